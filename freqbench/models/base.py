@@ -1,0 +1,84 @@
+"""The model contract, model configs and the model registry.
+
+A model takes float images in [0, 1] (B, C, H, W) and returns logits (B, K); normalisation lives
+inside it (:class:`freqbench.nn.normalize.Normalize`). Each entry carries a :class:`ModelConfig` next to
+the code that builds it (timm's pretrained-cfg idea): dataset, classes, input size, mean/std, weight
+source with sha256, licence and paper. Checkpoint quirks (a ``module.`` prefix, the key that holds the
+state dict) live in :class:`WeightSource`, never in ``if name == ...`` branches of a loader.
+
+``MODELS`` maps names ``<arch>_<dataset>[.<weights-tag>]`` to :class:`ModelEntry`; ``timm:``,
+``checkpoint:`` and ``robustbench:`` are prefix families.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from freqbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class WeightSource:
+    """Where pretrained weights come from and how the checkpoint is laid out.
+
+    Attributes:
+        url: public download URL (None for weights shipped inside the package).
+        sha256: pinned checksum of the file.
+        filename: file name in the cache (``$FREQBENCH_HOME/weights/<filename>``).
+        state_dict_key: key of the state dict inside a dict checkpoint (None: the file is the state dict).
+        strip_prefix: prefix removed from every key (``module.`` for DataParallel checkpoints).
+        package_resource: path inside the freqbench package for bundled weights.
+    """
+
+    sha256: str
+    filename: str
+    url: str | None = None
+    state_dict_key: str | None = None
+    strip_prefix: str = ""
+    package_resource: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything known about a model entry.
+
+    Attributes:
+        name: registry name.
+        arch: architecture name.
+        dataset: dataset it was trained on.
+        num_classes: number of logits.
+        input_size: (C, H, W) it expects (H, W may be None for size-agnostic nets).
+        mean, std: normalisation applied inside the model, per channel.
+        weights: pretrained weight source (None: no pretrained weights).
+        license, paper, notes: provenance.
+    """
+
+    name: str
+    arch: str
+    dataset: str
+    num_classes: int
+    input_size: tuple[int, int | None, int | None]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    weights: WeightSource | None = None
+    license: str = ""
+    paper: str = ""
+    notes: str = ""
+    extra: dict[str, object] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: its config and a builder of the bare architecture (no normalisation).
+
+    ``build(cfg)`` returns the network whose ``state_dict`` the weight file fills.
+    """
+
+    cfg: ModelConfig
+    build: Callable[[ModelConfig], nn.Module]
+
+
+MODELS: Registry[ModelEntry] = Registry("model")

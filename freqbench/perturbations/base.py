@@ -1,0 +1,86 @@
+"""The perturbation contract and its registry.
+
+A perturbation is an input-only transform x -> x' on float images in [0, 1], shape (B, C, H, W). Each
+comes as a function (``low_pass(x, radius, profile=...)``, ``gaussian_noise(x, severity, generator=g)``)
+plus a :class:`Perturbation` module that stores the parameters and calls it. Randomness comes only
+from an explicit :class:`~freqbench.ops.random.SampleGenerator` (one stream per sample), so the output
+for a sample does not depend on the batch it is in.
+
+``PERTURBATIONS`` maps a name to a *factory* ``(**params) -> Perturbation``; a suite condition
+``gaussian_noise@3`` resolves to ``PERTURBATIONS.get("gaussian_noise")(severity=3)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from freqbench.ops.random import SampleGenerator
+from freqbench.registry import Registry
+
+PerturbationFactory = Callable[..., "Perturbation"]
+PERTURBATIONS: Registry[PerturbationFactory] = Registry("perturbation")
+
+
+class Perturbation(nn.Module):
+    """Base module: subclasses set ``name``, store parameters, implement ``forward``.
+
+    ``forward(x, generator=None)`` must preserve shape, dtype and device and return values in [0, 1].
+    Deterministic perturbations ignore ``generator``; random ones raise if it is missing.
+    """
+
+    name: ClassVar[str] = ""
+    #: bump when the output for the same parameters changes; it enters result keys
+    version: ClassVar[int] = 1
+    #: whether forward() draws from the generator
+    random: ClassVar[bool] = False
+
+    def params(self) -> dict[str, Any]:
+        """JSON-stable parameters (numbers, strings, lists)."""
+        raise NotImplementedError(f"{type(self).__name__} must define params()")
+
+    def spec(self) -> dict[str, Any]:
+        """JSON-stable description that enters the result content key."""
+        return {"kind": "perturbation", "name": self.name, "version": self.version, **self.params()}
+
+    def forward(self, x: torch.Tensor, generator: SampleGenerator | None = None) -> torch.Tensor:
+        raise NotImplementedError(f"{type(self).__name__} must define forward()")
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+
+
+def require_generator(generator: SampleGenerator | None, x: torch.Tensor, name: str) -> SampleGenerator:
+    """Check that a random perturbation got a generator with one stream per sample."""
+    if generator is None:
+        raise ValueError(
+            f"{name} is random: pass generator=SampleGenerator.from_seed(seed, batch_size) "
+            "(or sample indices) so results are reproducible"
+        )
+    if len(generator) != x.shape[0]:
+        raise ValueError(f"{name}: generator has {len(generator)} streams for a batch of {x.shape[0]}")
+    return generator.to(x.device) if generator.keys.device != x.device else generator
+
+
+def check_images(x: torch.Tensor, name: str) -> None:
+    """Check the (B, C, H, W) floating-point contract."""
+    if x.dim() != 4 or not x.is_floating_point():
+        raise ValueError(f"{name} expects float images of shape (B, C, H, W), got {tuple(x.shape)} {x.dtype}")
+
+
+class Identity(Perturbation):
+    """The unperturbed ``clean`` condition every suite starts with."""
+
+    name = "clean"
+
+    def params(self) -> dict[str, Any]:
+        return {}
+
+    def forward(self, x: torch.Tensor, generator: SampleGenerator | None = None) -> torch.Tensor:
+        return x
+
+
+PERTURBATIONS.register("clean", Identity)

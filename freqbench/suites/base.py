@@ -1,0 +1,122 @@
+"""Suite specs: named, versioned lists of conditions. Names and parameters only, no computation.
+
+A condition is one cell of a benchmark, keyed ``name@severity`` (``gaussian_noise@5``) or
+``name@param=value,...`` (``low_pass_ideal@r=8``, ``pgd_linf@eps=8/255``); ``clean`` has no
+parameters. Its ``kind`` says which registry resolves ``transform``; the engine maps kinds to adapters.
+Every suite starts with ``clean`` so that each table carries its own baseline.
+
+``SUITES`` maps a suite name to a factory ``(SuiteOptions) -> Suite``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from freqbench.config import SuiteOptions
+from freqbench.registry import Registry
+
+
+class Kind(StrEnum):
+    """Which registry resolves a condition's transform."""
+
+    PERTURBATION = "perturbation"  # freqbench.perturbations.PERTURBATIONS
+    ATTACK = "attack"  # freqbench.attacks.ATTACKS
+    REPLAY = "replay"  # pre-made images read from files (CIFAR-10-C), freqbench.data.REPLAYS
+
+
+def format_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return "-".join(format_value(i) for i in v)
+    return str(v)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """One benchmark cell.
+
+    Attributes:
+        key: display and store key, e.g. ``gaussian_noise@5``.
+        kind: which registry resolves ``transform``.
+        transform: registry name of the perturbation, attack or replay source.
+        params: keyword arguments for the registry factory (JSON-able values).
+        tags: grouping labels for summaries (``{"corruption": "fog", "severity": 3}``).
+    """
+
+    key: str
+    kind: Kind
+    transform: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    tags: Mapping[str, Any] = field(default_factory=dict)
+
+    def spec(self) -> dict[str, Any]:
+        return {"key": self.key, "kind": str(self.kind), "transform": self.transform, "params": dict(self.params)}
+
+
+def condition(
+    transform: str,
+    *,
+    kind: Kind = Kind.PERTURBATION,
+    label: str | None = None,
+    key_params: Mapping[str, Any] | None = None,
+    tags: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> Condition:
+    """Build a condition whose key is derived from its parameters.
+
+    ``severity`` alone gives ``name@3``; other parameters give ``name@k=v,...`` in the order given
+    (``key_params`` overrides what appears in the key, e.g. the epsilon *as written*, ``8/255``).
+
+    >>> condition("gaussian_noise", severity=3).key
+    'gaussian_noise@3'
+    >>> condition("low_pass_ideal", r=8).key
+    'low_pass_ideal@r=8'
+    """
+    name = label or transform
+    shown = dict(params if key_params is None else key_params)
+    if not shown:
+        key = name
+    elif list(shown) == ["severity"]:
+        key = f"{name}@{format_value(shown['severity'])}"
+    else:
+        key = f"{name}@" + ",".join(f"{k}={format_value(v)}" for k, v in shown.items())
+    return Condition(key=key, kind=kind, transform=transform, params=dict(params), tags=dict(tags or {}))
+
+
+CLEAN = condition("clean", tags={"group": "clean"})
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A named, versioned grid of conditions and the summaries to report.
+
+    Attributes:
+        name: suite name.
+        version: bump whenever a condition's meaning changes; enters result keys.
+        conditions: the grid, ``clean`` first.
+        summaries: names of summary functions in ``freqbench.report.summaries``.
+        description: one line for ``freqbench ls suites``.
+        columns: the tag that forms the report's columns (``None``: one column per condition).
+    """
+
+    name: str
+    version: int
+    conditions: tuple[Condition, ...]
+    summaries: tuple[str, ...] = ()
+    description: str = ""
+    columns: str | None = None
+
+    def __post_init__(self) -> None:
+        keys = [c.key for c in self.conditions]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"suite {self.name!r} has duplicate condition keys")
+        if not keys or keys[0] != "clean":
+            raise ValueError(f"suite {self.name!r} must start with the clean condition")
+
+
+SuiteFactory = Callable[[SuiteOptions], Suite]
+SUITES: Registry[SuiteFactory] = Registry("suite")
