@@ -117,7 +117,8 @@ class Registry(Generic[T]):
 
     def _load_modules(self) -> None:
         while self._modules:
-            importlib.import_module(self._modules.pop(0))
+            importlib.import_module(self._modules[0])
+            self._modules.pop(0)
 
     # lookup -----------------------------------------------------------------------------------
     def get(self, name: str) -> T:

@@ -28,7 +28,8 @@ PERTURBATIONS: Registry[PerturbationFactory] = Registry("perturbation")
 class Perturbation(nn.Module):
     """Base module: subclasses set ``name``, store parameters, implement ``forward``.
 
-    ``forward(x, generator=None)`` must preserve shape, dtype and device and return values in [0, 1].
+    ``forward(x, generator=None)`` must preserve shape, dtype and device and return values in [0, 1]
+    (or finite signed values when ``signed`` is True, e.g. a high-pass residual).
     Deterministic perturbations ignore ``generator``; random ones raise if it is missing.
     """
 
@@ -37,6 +38,8 @@ class Perturbation(nn.Module):
     version: ClassVar[int] = 1
     #: whether forward() draws from the generator
     random: ClassVar[bool] = False
+    #: True for outputs that are signed by design (high-pass residuals): not clamped to [0, 1]
+    signed: ClassVar[bool] = False
 
     def params(self) -> dict[str, Any]:
         """JSON-stable parameters (numbers, strings, lists)."""

@@ -1,1 +1,8 @@
-"""suites package."""
+"""Suite specs: names and parameters only. Modules register on first lookup."""
+
+from freqbench.suites.base import SUITES, Condition, Kind, Suite, condition
+
+SUITES.register_module("freqbench.suites.frequency")
+SUITES.register_module("freqbench.suites.adversarial")
+
+__all__ = ["SUITES", "Condition", "Kind", "Suite", "condition"]

@@ -120,3 +120,44 @@ class Suite:
 
 SuiteFactory = Callable[[SuiteOptions], Suite]
 SUITES: Registry[SuiteFactory] = Registry("suite")
+
+
+def _parse_value(text: str) -> Any:
+    if "-" in text[1:] and all(_is_number(p) for p in text.split("-")):
+        return [_parse_value(p) for p in text.split("-")]
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_condition_key(key: str) -> tuple[str, dict[str, Any]]:
+    """Inverse of :func:`condition`'s key format for perturbation conditions.
+
+    >>> parse_condition_key("gaussian_noise@3")
+    ('gaussian_noise', {'severity': 3})
+    >>> parse_condition_key("band_pass_ideal@r=4-8")
+    ('band_pass_ideal', {'r': [4, 8]})
+    """
+    name, sep, rest = key.partition("@")
+    if not sep:
+        return name, {}
+    if "=" not in rest:
+        return name, {"severity": _parse_value(rest)}
+    params: dict[str, Any] = {}
+    for part in rest.split(","):
+        k, eq, v = part.partition("=")
+        if not eq or not k:
+            raise ValueError(f"malformed condition {key!r}: expected name@k=v[,k=v...] or name@severity")
+        params[k] = _parse_value(v)
+    return name, params

@@ -1,0 +1,110 @@
+"""Rendering of tables: rich console, GitHub markdown, CSV, JSON.
+
+:func:`build_tables` assembles a run's report from its records and manifest alone: the summaries the
+suite named (stored in the manifest) first, then the full per-condition accuracy table.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+from freqbench.report.summaries import SUMMARIES
+from freqbench.report.tables import ReportContext, Table, condition_table
+from freqbench.store.run import Record
+
+
+class Format(StrEnum):
+    CONSOLE = "console"
+    MD = "md"
+    CSV = "csv"
+    JSON = "json"
+
+
+def build_tables(records: Sequence[Record], manifest: Mapping[str, Any]) -> tuple[list[Table], list[Table]]:
+    """(summary tables, detail tables) for a run."""
+    ctx = ReportContext(manifest)
+    summaries: list[Table] = []
+    for name in manifest.get("summaries", []):
+        summaries.extend(SUMMARIES.get(name)(records, ctx))
+    return summaries, [condition_table(records, title="accuracy per condition")]
+
+
+def _header_lines(records: Sequence[Record], manifest: Mapping[str, Any]) -> dict[str, str]:
+    return ReportContext(manifest).header(records)
+
+
+def to_markdown(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
+    summaries, details = build_tables(records, manifest)
+    out = ["# freqbench report", ""]
+    out += [f"- **{k}**: {v}" for k, v in _header_lines(records, manifest).items()]
+    out.append("")
+    for t in [*summaries, *details]:
+        out += _markdown_table(t)
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _markdown_table(t: Table) -> list[str]:
+    unit = f" ({t.unit})" if t.unit else ""
+    lines = [f"## {t.title}{unit}", ""]
+    if t.columns:
+        lines.append("| " + " | ".join([t.row_header, *t.columns]) + " |")
+        lines.append("|" + "---|" + "---:|" * len(t.columns))
+        for label, cells in t.rows:
+            lines.append("| " + " | ".join([f"`{label}`", *(c.text(ci=t.show_ci) for c in cells)]) + " |")
+        lines.append("")
+    if t.note:
+        lines += [f"_{t.note}_", ""]
+    return lines
+
+
+def to_csv(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
+    """The per-condition table in wide form (rows models, columns conditions), accuracy in percent."""
+    t = condition_table(records)
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(["model", *t.columns])
+    for label, cells in t.rows:
+        w.writerow([label, *("" if c.value is None else f"{c.value:.4f}" for c in cells)])
+    return buf.getvalue()
+
+
+def to_json(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
+    summaries, details = build_tables(records, manifest)
+    payload = {
+        "header": _header_lines(records, manifest),
+        "tables": [t.to_dict() for t in [*summaries, *details]],
+        "records": [json.loads(r.to_json()) for r in records],
+    }
+    return json.dumps(payload, indent=2)
+
+
+def print_console(
+    records: Sequence[Record], manifest: Mapping[str, Any], *, console: Console | None = None, details: bool = False
+) -> None:
+    """Summaries (or the per-condition table when the suite names none) on the terminal."""
+    console = console or Console()
+    header = _header_lines(records, manifest)
+    console.print(" · ".join(f"[bold]{k}[/]: {v}" for k, v in header.items()))
+    summaries, detail = build_tables(records, manifest)
+    for t in summaries + (detail if details or not summaries else []):
+        rt = RichTable(title=f"{t.title}" + (f" ({t.unit})" if t.unit else ""), title_justify="left")
+        rt.add_column(t.row_header, style="bold")
+        for c in t.columns:
+            rt.add_column(c, justify="right")
+        for label, cells in t.rows:
+            rt.add_row(label, *(c.text(ci=t.show_ci) for c in cells))
+        if t.columns:
+            console.print(rt)
+        if t.note:
+            console.print(f"[dim]{t.note}[/]")
+
+
+RENDERERS = {Format.MD: to_markdown, Format.CSV: to_csv, Format.JSON: to_json}

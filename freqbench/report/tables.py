@@ -1,0 +1,110 @@
+"""Tables built from stored records only (no torch): rows are models, columns conditions or summaries.
+
+A :class:`Table` is plain data; ``freqbench.report.render`` turns it into rich console output, GitHub
+markdown, CSV or JSON. Accuracies are stored as fractions and shown in percent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from freqbench.store.run import Record
+
+
+@dataclass(frozen=True)
+class Cell:
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    def text(self, *, digits: int = 2, ci: bool = False) -> str:
+        if self.value is None or self.value != self.value:
+            return "–"
+        out = f"{self.value:.{digits}f}"
+        if ci and self.ci_low is not None and self.ci_high is not None:
+            out += f" ({self.ci_low:.{digits}f}–{self.ci_high:.{digits}f})"
+        return out
+
+
+@dataclass(frozen=True)
+class Table:
+    """A titled grid: ``rows`` are (label, cells) with one cell per column."""
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[str, tuple[Cell, ...]], ...]
+    unit: str = "%"
+    note: str = ""
+    show_ci: bool = False
+    row_header: str = "model"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "unit": self.unit,
+            "note": self.note,
+            "columns": list(self.columns),
+            "rows": [
+                {"label": label, "cells": [{"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high} for c in cells]}
+                for label, cells in self.rows
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class ReportContext:
+    """What summaries may read besides the records: the run manifest and the header lines."""
+
+    manifest: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        return dict(self.manifest.get("config", {}).get("options", {}))
+
+    def header(self, records: Sequence[Record]) -> dict[str, str]:
+        cfg = self.manifest.get("config", {})
+        datasets = sorted({r.dataset for r in records})
+        suites = self.manifest.get("suites", {})
+        ns = sorted({r.n for r in records if r.metric == "accuracy"})
+        limit = cfg.get("limit")
+        return {
+            "dataset": ", ".join(datasets) + f" ({cfg.get('split', 'test')})",
+            "subset": (f"first {limit} samples" if limit else "all samples") + f" (n = {', '.join(map(str, ns))})",
+            "suite": ", ".join(f"{k} v{v}" for k, v in suites.items()) or ", ".join(sorted({r.suite for r in records})),
+            "freqbench": str(self.manifest.get("freqbench_version", "?")),
+            "seed": str(cfg.get("seed", "?")),
+            "device": str(self.manifest.get("device", "?")),
+        }
+
+
+def ordered(values: Iterable[str]) -> list[str]:
+    """Unique values in order of first appearance."""
+    return list(dict.fromkeys(values))
+
+
+def metric_records(records: Iterable[Record], metric: str) -> list[Record]:
+    return [r for r in records if r.metric == metric]
+
+
+def condition_table(records: Sequence[Record], *, metric: str = "accuracy", title: str | None = None) -> Table:
+    """Rows = models, columns = conditions in stored (suite) order."""
+    recs = metric_records(records, metric)
+    models = ordered(r.model for r in recs)
+    conds = ordered(r.condition for r in recs)
+    by = {(r.model, r.condition): r for r in recs}
+    scale = 100.0 if metric == "accuracy" else 1.0
+    rows = []
+    for m in models:
+        cells = []
+        for c in conds:
+            r = by.get((m, c))
+            cells.append(Cell(r.value * scale, r.ci_low * scale, r.ci_high * scale) if r else Cell(None))
+        rows.append((m, tuple(cells)))
+    return Table(
+        title=title or f"{metric} per condition",
+        columns=tuple(conds),
+        rows=tuple(rows),
+        unit="%" if metric == "accuracy" else "",
+    )
