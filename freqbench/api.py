@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import platform
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -71,7 +71,9 @@ def build_model(name: str, *, seed: int = 0) -> ModelUnderTest:
     return ModelUnderTest(name=name, module=module.eval(), cfg=cfg, weights_sha256=weights)
 
 
-def load_dataset(name: str, *, split: str = "test", root: Path | None = None, limit: int | None = None) -> ArrayDataset:
+def load_dataset(
+    name: str, *, split: str = "test", root: Path | None = None, limit: int | None = None
+) -> ArrayDataset:
     """A registered dataset, its documented subset (the first ``limit`` samples)."""
     return DATASETS.get(name)(DataRequest(split=split, root=root)).subset(limit)
 
@@ -121,7 +123,9 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def manifest(config: RunConfig, suite: Suite, device: torch.device, models: Sequence[ModelUnderTest]) -> dict[str, Any]:
+def manifest(
+    config: RunConfig, suite: Suite, device: torch.device, models: Sequence[ModelUnderTest]
+) -> dict[str, Any]:
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     return {
         "freqbench_version": __version__,
@@ -130,7 +134,9 @@ def manifest(config: RunConfig, suite: Suite, device: torch.device, models: Sequ
         "summaries": list(suite.summaries),
         "versions": _versions(),
         "git": _git_hash(),
-        "device": str(device) if device.type != "cuda" else f"{device} ({torch.cuda.get_device_name(device)})",
+        "device": str(device)
+        if device.type != "cuda"
+        else f"{device} ({torch.cuda.get_device_name(device)})",
         "seeds": {"run": config.seed, "derivation": "sha256(seed, condition key) x lowbias32(sample index)"},
         "models": {m.name: {"arch": m.cfg.arch, "weights": m.weights_sha256} for m in models},
         "created": now,
@@ -159,7 +165,8 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
         store.write_manifest(manifest(config, suite, device, models))
         progress = progress or QuietProgress()
         evaluated = sum(
-            run_model(m, data, suite, config=config, store=store, device=device, progress=progress) for m in models
+            run_model(m, data, suite, config=config, store=store, device=device, progress=progress)
+            for m in models
         )
     return RunResult(store=store, evaluated=evaluated, records=store.records())
 
@@ -180,13 +187,17 @@ def render(run_dir: Path | str, fmt: Format | str) -> str:
 
 
 # regression gate ----------------------------------------------------------------------------------
-def check(run_dir: Path | str, baseline: Path | str, *, tolerance: float = 0.0, metric: str = "accuracy") -> list[str]:
+def check(
+    run_dir: Path | str, baseline: Path | str, *, tolerance: float = 0.0, metric: str = "accuracy"
+) -> list[str]:
     """Compare a run with baseline records; return one line per problem (empty: passed).
 
     A problem is a (model, dataset, condition) of the baseline that is missing from the run, or whose
     ``metric`` dropped by more than ``tolerance`` percentage points.
     """
-    current = {(r.model, r.dataset, r.condition): r for r in RunStore(run_dir).records() if r.metric == metric}
+    current = {
+        (r.model, r.dataset, r.condition): r for r in RunStore(run_dir).records() if r.metric == metric
+    }
     base_path = Path(baseline)
     if not base_path.is_file():
         raise MissingDataError(
@@ -203,10 +214,93 @@ def check(run_dir: Path | str, baseline: Path | str, *, tolerance: float = 0.0, 
         key = (r.model, r.dataset, r.condition)
         now = current.get(key)
         if now is None:
-            problems.append(f"missing: {r.model} / {r.dataset} / {r.condition} (baseline {100 * r.value:.2f}%)")
+            problems.append(
+                f"missing: {r.model} / {r.dataset} / {r.condition} (baseline {100 * r.value:.2f}%)"
+            )
         elif 100 * (r.value - now.value) > tolerance:
             problems.append(
                 f"dropped: {r.model} / {r.dataset} / {r.condition}: {100 * now.value:.2f}% < baseline "
                 f"{100 * r.value:.2f}% - {tolerance:g} points"
             )
     return problems
+
+
+# data ---------------------------------------------------------------------------------------------
+def import_data(name: str, path: Path, *, report: Callable[[str], None] | None = None) -> Path:
+    """Verify ``path`` and copy it into the cache, as dataset ``name`` or as the weights of model ``name``."""
+    from freqbench.data.catalog import import_dataset
+    from freqbench.data.sources import SOURCES
+    from freqbench.models import import_weights
+
+    if name in SOURCES:
+        return import_dataset(name, path, report=report)
+    if name in MODELS:
+        dest = import_weights(name, path)
+        if report:
+            report(f"verified and copied {path} -> {dest}")
+        return dest
+    raise UnknownNameError(
+        f"{name!r} is neither a dataset ({', '.join(SOURCES.names())}) nor a model with pretrained weights "
+        "(`freqbench ls models`)"
+    )
+
+
+def make_c(
+    dataset: str,
+    out: Path,
+    *,
+    corruptions: Sequence[str] | None = None,
+    severities: Sequence[int] | None = None,
+    seed: int = 0,
+    batch_size: int = 256,
+    data_root: Path | None = None,
+    limit: int | None = None,
+    device: str = "auto",
+    progress: Progress | None = None,
+) -> Path:
+    """Write ``dataset``'s test split corrupted in the released CIFAR-10-C layout.
+
+    Each image is corrupted with the same per-sample random stream as the on-the-fly ``corruptions``
+    suite (seed, condition key ``<corruption>@<severity>``, sample index), so ``cifar10c --data-root OUT``
+    reproduces the on-the-fly accuracies for the same seed. Only severities 1..5 all together make a
+    released-layout file; ``severities`` restricts which are *computed* and is accepted only as all five.
+    """
+    import numpy as np
+
+    from freqbench.data.cifar_c import SEVERITIES, CWriter, c_folder_name
+    from freqbench.ops.random import SampleGenerator, sample_keys
+    from freqbench.perturbations.corruptions.base import BENCHMARK, EXTRA
+
+    names = tuple(corruptions) if corruptions else BENCHMARK
+    for c in names:
+        if c not in BENCHMARK + EXTRA:
+            PERTURBATIONS.get(c)  # raises with suggestions for unknown names
+            raise ConfigError(
+                f"{c!r} is not a CIFAR-10-C corruption; choose from {', '.join(BENCHMARK + EXTRA)}"
+            )
+    if severities and tuple(sorted(severities)) != SEVERITIES:
+        raise ConfigError("the released layout stores all five severities per file; drop --severities")
+    data = load_dataset(dataset, root=data_root, limit=limit)
+    dev = select_device(device)
+    progress = progress or QuietProgress()
+    n = len(data)
+    with CWriter(out, data.labels, folder=c_folder_name(dataset)) as writer:
+        for c in names:
+            for s in SEVERITIES:
+                module = PERTURBATIONS.get(c)(severity=s).to(dev)
+                key = f"{c}@{s}"
+                block = np.empty((n, *data.images.shape[1:]), np.uint8)
+                task = progress.start(f"make-c {key}", n)
+                for start in range(0, n, batch_size):
+                    idx = np.arange(start, min(n, start + batch_size))
+                    x, _ = data.batch(idx)
+                    g = SampleGenerator(sample_keys(seed, key, torch.from_numpy(idx)).to(dev))
+                    with torch.no_grad():
+                        y = module(x.to(dev), g)
+                    block[idx] = (
+                        (y * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+                    )
+                    progress.advance(task, len(idx))
+                progress.finish(task)
+                writer.write(c, s, block)
+    return writer.folder

@@ -52,21 +52,33 @@ def _check_eps(values: tuple[str, ...] | None) -> tuple[str, ...] | None:
 
 @app.command()
 def run(
-    suite: Annotated[str | None, typer.Option(help="suite name (`freqbench ls suites`); default corruptions")] = None,
-    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="model name or wildcard; repeatable")] = None,
-    dataset: Annotated[str | None, typer.Option("--dataset", "-d", help="dataset name or imagefolder:PATH")] = None,
+    suite: Annotated[
+        str | None, typer.Option(help="suite name (`freqbench ls suites`); default corruptions")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="model name or wildcard; repeatable")
+    ] = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", "-d", help="dataset name or imagefolder:PATH")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="evaluate the first N samples (canonical order)")] = None,
     batch_size: Annotated[int | None, typer.Option(help="starting batch size (halved on OOM)")] = None,
     device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N")] = None,
     seed: Annotated[int | None, typer.Option(help="run seed")] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", help="run directory (default runs/<suite>-<dataset>)")] = None,
-    resume: Annotated[bool, typer.Option(help="continue the run stored in --out with its stored settings")] = False,
+    out_dir: Annotated[
+        Path | None, typer.Option("--out", help="run directory (default runs/<suite>-<dataset>)")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="continue the run stored in --out with its stored settings")
+    ] = False,
     data_root: Annotated[Path | None, typer.Option(help="look for datasets here first")] = None,
     split: Annotated[str | None, typer.Option(help="dataset split")] = None,
     eps: Annotated[list[str] | None, typer.Option(help="attack budgets, e.g. 2/255,4/255,8/255")] = None,
     corruptions: Annotated[list[str] | None, typer.Option(help="restrict a corruption suite")] = None,
     severities: Annotated[list[str] | None, typer.Option(help="restrict severities, e.g. 1,3,5")] = None,
-    baseline: Annotated[str | None, typer.Option(help="baseline model for mCE (must be one of --model)")] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="baseline model for mCE (must be one of --model)")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
     details: Annotated[bool, typer.Option(help="also print the per-condition table")] = False,
 ) -> None:
@@ -111,13 +123,20 @@ def run(
             seed=stored["seed"],
             out=out_dir,
             data_root=Path(stored["data_root"]) if stored["data_root"] else None,
-            options=SuiteOptions(**{k: tuple(v) if isinstance(v, list) else v for k, v in stored["options"].items()}),
+            options=SuiteOptions(
+                **{k: tuple(v) if isinstance(v, list) else v for k, v in stored["options"].items()}
+            ),
             num_threads=stored.get("num_threads"),
         )
     else:
         name = given["suite"] or "corruptions"
         ds = given["dataset"] or DEFAULT_DATASET
-        base = RunConfig(suite=name, models=(DEFAULT_MODEL,), dataset=ds, out=out_dir or Path("runs") / _slug(f"{name}-{ds}"))
+        base = RunConfig(
+            suite=name,
+            models=(DEFAULT_MODEL,),
+            dataset=ds,
+            out=out_dir or Path("runs") / _slug(f"{name}-{ds}"),
+        )
     changes = {k: v for k, v in given.items() if v is not None}
     stored_opts = base.options
     new_opts = SuiteOptions(**{k: (v if v is not None else getattr(stored_opts, k)) for k, v in opts.items()})
@@ -125,8 +144,10 @@ def run(
     if baseline and baseline not in config.models:
         raise ConfigError(f"--baseline {baseline!r} must also be evaluated: add --model {baseline}")
 
-    err.print(f"[bold]freqbench run[/] suite={config.suite} models={', '.join(config.models)} "
-              f"dataset={config.dataset} out={config.out}")
+    err.print(
+        f"[bold]freqbench run[/] suite={config.suite} models={', '.join(config.models)} "
+        f"dataset={config.dataset} out={config.out}"
+    )
     with RichProgress(err) as progress:
         result = api.run(config, progress=progress)
     manifest = result.store.read_manifest()
@@ -162,7 +183,9 @@ def report(
     try:
         fmt = Format(format)
     except ValueError as e:
-        raise ConfigError(f"--format must be one of {', '.join(f.value for f in Format)}, got {format!r}") from e
+        raise ConfigError(
+            f"--format must be one of {', '.join(f.value for f in Format)}, got {format!r}"
+        ) from e
     store = RunStore(run_dir)
     records, manifest = store.records(), store.read_manifest()
     if fmt is Format.CONSOLE:
@@ -195,12 +218,15 @@ def check(
 
 def main() -> None:
     """Console-script entry point."""
-    from freqbench.cli import data as _data  # noqa: F401  (registers the data subcommands)
-    from freqbench.cli import train as _train
-
-    app.command("train")(_train.train)
     try:
         app()
     except FreqbenchError as e:
         err.print(f"[red]error:[/] {e}", highlight=False)
         sys.exit(2)
+
+
+# subcommands that live in their own modules register on the shared apps
+from freqbench.cli import data as _data  # noqa: E402, F401
+from freqbench.cli.train import train as _train  # noqa: E402
+
+app.command("train")(_train)

@@ -50,7 +50,9 @@ def select_device(spec: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     dev = torch.device(spec)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise IncompatibleError(f"--device {spec} asked for CUDA but torch sees no CUDA device; use --device cpu")
+        raise IncompatibleError(
+            f"--device {spec} asked for CUDA but torch sees no CUDA device; use --device cpu"
+        )
     return dev
 
 
@@ -67,7 +69,8 @@ def check_compatible(model: ModelUnderTest, data: ArrayDataset, device: torch.de
         problems.append(f"the model has {model.cfg.num_classes} classes, the dataset {data.info.num_classes}")
     if problems:
         raise IncompatibleError(
-            f"{model.name} cannot be evaluated on {data.info.name}: " + "; ".join(problems)
+            f"{model.name} cannot be evaluated on {data.info.name}: "
+            + "; ".join(problems)
             + ". Pick a matching --model/--dataset pair (`freqbench ls models`)."
         )
     x, _ = data.batch(np.arange(1))
@@ -75,7 +78,8 @@ def check_compatible(model: ModelUnderTest, data: ArrayDataset, device: torch.de
         out = model.module(x.to(device))
     if out.shape != (1, model.cfg.num_classes):
         raise IncompatibleError(
-            f"{model.name} returned logits of shape {tuple(out.shape)} for one image, expected (1, {model.cfg.num_classes})"
+            f"{model.name} returned logits of shape {tuple(out.shape)} for one image, "
+            f"expected (1, {model.cfg.num_classes})"
         )
 
 
@@ -92,7 +96,12 @@ def condition_key(
     return content_key(
         {
             "model": {"name": model.name, "cfg": model.cfg, "weights": model.weights_sha256},
-            "dataset": {"name": data.info.name, "split": data.info.split, "n": len(data), "sha": data.fingerprint()},
+            "dataset": {
+                "name": data.info.name,
+                "split": data.info.split,
+                "n": len(data),
+                "sha": data.fingerprint(),
+            },
             "condition": {**cond.spec(), "step": step.spec},
             "suite": {"name": suite.name, "version": suite.version},
             "seed": config.seed,
@@ -123,7 +132,15 @@ class _Collector:
         self.energy: torch.Tensor | None = None
         self.size: tuple[int, int] = (0, 0)
 
-    def add(self, sl: slice, idx: np.ndarray, x: torch.Tensor, x2: torch.Tensor, y: torch.Tensor, logits: torch.Tensor) -> None:
+    def add(
+        self,
+        sl: slice,
+        idx: np.ndarray,
+        x: torch.Tensor,
+        x2: torch.Tensor,
+        y: torch.Tensor,
+        logits: torch.Tensor,
+    ) -> None:
         logits = logits.float()
         loss = F.cross_entropy(logits, y, reduction="none")
         true = logits.gather(1, y[:, None]).squeeze(1)
@@ -230,7 +247,13 @@ def run_model(
 
 
 def make_records(
-    model_name: str, data: ArrayDataset, suite: Suite, cond: Condition, step: Step, key: str, arrays: dict[str, Any]
+    model_name: str,
+    data: ArrayDataset,
+    suite: Suite,
+    cond: Condition,
+    step: Step,
+    key: str,
+    arrays: dict[str, Any],
 ) -> list[Record]:
     tags = {"kind": str(cond.kind), "transform": cond.transform, **cond.tags}
     return [

@@ -42,7 +42,12 @@ class Step:
     module: nn.Module | None = field(default=None, compare=False)
 
     def __call__(
-        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, indices: np.ndarray, generator: SampleGenerator
+        self,
+        model: nn.Module,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        indices: np.ndarray,
+        generator: SampleGenerator,
     ) -> torch.Tensor:
         return self.fn(model, x, y, indices, generator)
 
@@ -59,7 +64,9 @@ class StepContext:
 def _perturbation(cond: Condition, ctx: StepContext) -> Step:
     module = PERTURBATIONS.get(cond.transform)(**cond.params).to(ctx.device)
 
-    def fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator) -> torch.Tensor:
+    def fn(
+        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+    ) -> torch.Tensor:
         return module(x, g)
 
     return Step(fn, module.spec(), module=module)
@@ -69,7 +76,9 @@ def _attack(cond: Condition, ctx: StepContext) -> Step:
     attack = ATTACKS.get(cond.transform)(**cond.params)
     attack.state_dir = ctx.state_dir / re.sub(r"[^A-Za-z0-9_.=-]+", "_", cond.key)
 
-    def fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator) -> torch.Tensor:
+    def fn(
+        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+    ) -> torch.Tensor:
         return attack(model, x, y, generator=g)
 
     return Step(fn, {**attack.spec(), "implementation": attack.implementation}, needs_grad=True)
@@ -78,7 +87,9 @@ def _attack(cond: Condition, ctx: StepContext) -> Step:
 def _replay(cond: Condition, ctx: StepContext) -> Step:
     source = REPLAYS.get(cond.transform)(ctx.data_request, **cond.params)
 
-    def fn(model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator) -> torch.Tensor:
+    def fn(
+        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+    ) -> torch.Tensor:
         xr, yr = source.batch(idx)
         if not torch.equal(yr, y.cpu()):
             raise IncompatibleError(
@@ -86,7 +97,9 @@ def _replay(cond: Condition, ctx: StepContext) -> Step:
                 "do not belong to this dataset/split (use the matching --dataset, e.g. cifar10 for cifar10c)"
             )
         if xr.shape != x.shape:
-            raise IncompatibleError(f"{cond.transform} images are {tuple(xr.shape[1:])}, the dataset's {tuple(x.shape[1:])}")
+            raise IncompatibleError(
+                f"{cond.transform} images are {tuple(xr.shape[1:])}, the dataset's {tuple(x.shape[1:])}"
+            )
         return xr.to(x.device, x.dtype)
 
     return Step(fn, {"kind": "replay", "name": cond.transform, **cond.params})

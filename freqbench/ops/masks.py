@@ -141,7 +141,9 @@ def apply_rfft_mask(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """
     h, w = x.shape[-2:]
     if mask.shape != (h, w // 2 + 1):
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not fit images {h}x{w}: expected {(h, w // 2 + 1)}")
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not fit images {h}x{w}: expected {(h, w // 2 + 1)}"
+        )
     spec = torch.fft.rfft2(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x)
     out = torch.fft.irfft2(spec * mask.to(spec.real.dtype), s=(h, w))
     return out.to(x.dtype)

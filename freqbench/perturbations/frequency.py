@@ -39,7 +39,9 @@ def _filter(
     return apply_rfft_mask(x, mask)
 
 
-def low_pass(x: torch.Tensor, radius: float, *, profile: Profile | str = "ideal", order: int = 2) -> torch.Tensor:
+def low_pass(
+    x: torch.Tensor, radius: float, *, profile: Profile | str = "ideal", order: int = 2
+) -> torch.Tensor:
     """Keep frequencies up to ``radius`` cycles per image; output clamped to [0, 1].
 
     Shape:
@@ -48,7 +50,9 @@ def low_pass(x: torch.Tensor, radius: float, *, profile: Profile | str = "ideal"
     return _filter(x, Band.LOW, (radius,), profile, order).clamp_(0.0, 1.0)
 
 
-def high_pass(x: torch.Tensor, radius: float, *, profile: Profile | str = "ideal", order: int = 2) -> torch.Tensor:
+def high_pass(
+    x: torch.Tensor, radius: float, *, profile: Profile | str = "ideal", order: int = 2
+) -> torch.Tensor:
     """Remove frequencies up to ``radius`` cycles per image; signed output (no DC).
 
     Shape:
@@ -125,7 +129,9 @@ def _mirror_index(h: int, w: int, device: torch.device) -> tuple[torch.Tensor, t
     return canonical.to(device), sign.to(device)
 
 
-def phase_scramble(x: torch.Tensor, width: float, *, generator: SampleGenerator | None = None) -> torch.Tensor:
+def phase_scramble(
+    x: torch.Tensor, width: float, *, generator: SampleGenerator | None = None
+) -> torch.Tensor:
     """Shift every frequency's phase by U(-width, width) degrees, keeping the amplitude.
 
     Args:
@@ -155,7 +161,12 @@ class RadialFilter(Perturbation):
 
     def __init__(self, band: Band | str, cutoffs: tuple[float, ...], *, profile: str, order: int = 2) -> None:
         super().__init__()
-        self.band, self.cutoffs, self.profile, self.order = Band(band), tuple(cutoffs), Profile(profile), order
+        self.band, self.cutoffs, self.profile, self.order = (
+            Band(band),
+            tuple(cutoffs),
+            Profile(profile),
+            order,
+        )
 
     @property
     def name(self) -> str:  # type: ignore[override]

@@ -87,7 +87,11 @@ def to_json(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
 
 
 def print_console(
-    records: Sequence[Record], manifest: Mapping[str, Any], *, console: Console | None = None, details: bool = False
+    records: Sequence[Record],
+    manifest: Mapping[str, Any],
+    *,
+    console: Console | None = None,
+    details: bool = False,
 ) -> None:
     """Summaries (or the per-condition table when the suite names none) on the terminal."""
     console = console or Console()

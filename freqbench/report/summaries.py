@@ -45,7 +45,9 @@ def _clean(records: Sequence[Record], model: str) -> float | None:
 @SUMMARIES.register("per_group")
 def per_group(records: Sequence[Record], ctx: ReportContext) -> list[Table]:
     acc = _acc(records)
-    groups = ordered(str(r.tags.get("group", r.condition.split("@")[0])) for r in acc if r.condition != "clean")
+    groups = ordered(
+        str(r.tags.get("group", r.condition.split("@")[0])) for r in acc if r.condition != "clean"
+    )
     tables = []
     for grp in groups:
         recs = [r for r in acc if str(r.tags.get("group", r.condition.split("@")[0])) == grp]
@@ -179,7 +181,9 @@ def accuracy_vs_eps(records: Sequence[Record], ctx: ReportContext) -> list[Table
         by = {(r.model, str(r.tags["eps"])): r for r in recs}
         rows = []
         for m in ordered(r.model for r in _acc(records)):
-            cells = [_pct(_clean(records, m))] + [_pct(by[(m, c)].value if (m, c) in by else None) for c in cols]
+            cells = [_pct(_clean(records, m))] + [
+                _pct(by[(m, c)].value if (m, c) in by else None) for c in cols
+            ]
             rows.append((m, tuple(cells)))
         tables.append(Table(title=f"{attack}: accuracy vs eps", columns=("0", *cols), rows=tuple(rows)))
     return tables

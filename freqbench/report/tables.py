@@ -47,7 +47,10 @@ class Table:
             "note": self.note,
             "columns": list(self.columns),
             "rows": [
-                {"label": label, "cells": [{"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high} for c in cells]}
+                {
+                    "label": label,
+                    "cells": [{"value": c.value, "ci_low": c.ci_low, "ci_high": c.ci_high} for c in cells],
+                }
                 for label, cells in self.rows
             ],
         }
@@ -71,8 +74,10 @@ class ReportContext:
         limit = cfg.get("limit")
         return {
             "dataset": ", ".join(datasets) + f" ({cfg.get('split', 'test')})",
-            "subset": (f"first {limit} samples" if limit else "all samples") + f" (n = {', '.join(map(str, ns))})",
-            "suite": ", ".join(f"{k} v{v}" for k, v in suites.items()) or ", ".join(sorted({r.suite for r in records})),
+            "subset": (f"first {limit} samples" if limit else "all samples")
+            + f" (n = {', '.join(map(str, ns))})",
+            "suite": ", ".join(f"{k} v{v}" for k, v in suites.items())
+            or ", ".join(sorted({r.suite for r in records})),
             "freqbench": str(self.manifest.get("freqbench_version", "?")),
             "seed": str(cfg.get("seed", "?")),
             "device": str(self.manifest.get("device", "?")),
@@ -88,7 +93,9 @@ def metric_records(records: Iterable[Record], metric: str) -> list[Record]:
     return [r for r in records if r.metric == metric]
 
 
-def condition_table(records: Sequence[Record], *, metric: str = "accuracy", title: str | None = None) -> Table:
+def condition_table(
+    records: Sequence[Record], *, metric: str = "accuracy", title: str | None = None
+) -> Table:
     """Rows = models, columns = conditions in stored (suite) order."""
     recs = metric_records(records, metric)
     models = ordered(r.model for r in recs)

@@ -139,7 +139,9 @@ class RunStore:
         try:
             data: dict[str, Any] = json.loads(self.manifest_path.read_text())
         except json.JSONDecodeError as e:
-            raise StoreError(f"{self.manifest_path} is not valid JSON ({e}); the run directory is damaged") from e
+            raise StoreError(
+                f"{self.manifest_path} is not valid JSON ({e}); the run directory is damaged"
+            ) from e
         return data
 
     def write_manifest(self, manifest: Mapping[str, Any]) -> None:
@@ -150,7 +152,9 @@ class RunStore:
             old = self.read_manifest()
             data["invocations"] = [*old.get("invocations", []), *data.get("invocations", [])]
             data["created"] = old.get("created", data.get("created"))
-        atomic_write_bytes(self.manifest_path, json.dumps(data, indent=2, sort_keys=True, default=str).encode())
+        atomic_write_bytes(
+            self.manifest_path, json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+        )
 
     # records ------------------------------------------------------------------------------------
     def records(self) -> list[Record]:

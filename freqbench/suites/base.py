@@ -54,7 +54,12 @@ class Condition:
     tags: Mapping[str, Any] = field(default_factory=dict)
 
     def spec(self) -> dict[str, Any]:
-        return {"key": self.key, "kind": str(self.kind), "transform": self.transform, "params": dict(self.params)}
+        return {
+            "key": self.key,
+            "kind": str(self.kind),
+            "transform": self.transform,
+            "params": dict(self.params),
+        }
 
 
 def condition(

@@ -27,17 +27,29 @@ def frequency_conditions() -> tuple[Condition, ...]:
         for r in LOW_PASS_RADII:
             conds.append(condition(f"low_pass_{profile}", r=r, tags={"group": f"low_pass_{profile}", "r": r}))
         for r in HIGH_PASS_RADII:
-            conds.append(condition(f"high_pass_{profile}", r=r, tags={"group": f"high_pass_{profile}", "r": r}))
+            conds.append(
+                condition(f"high_pass_{profile}", r=r, tags={"group": f"high_pass_{profile}", "r": r})
+            )
         for lo, hi in BANDS:
             conds.append(
-                condition(f"band_pass_{profile}", r=[lo, hi], tags={"group": f"band_pass_{profile}", "r": f"{lo}-{hi}"})
+                condition(
+                    f"band_pass_{profile}",
+                    r=[lo, hi],
+                    tags={"group": f"band_pass_{profile}", "r": f"{lo}-{hi}"},
+                )
             )
-    conds += [condition("gaussian_filter", sigma=s, tags={"group": "gaussian_filter", "sigma": s}) for s in BLUR_SIGMAS]
+    conds += [
+        condition("gaussian_filter", sigma=s, tags={"group": "gaussian_filter", "sigma": s})
+        for s in BLUR_SIGMAS
+    ]
     conds += [
         condition("gaussian_residual", sigma=s, tags={"group": "gaussian_residual", "sigma": s})
         for s in RESIDUAL_SIGMAS
     ]
-    conds += [condition("phase_scramble", width=w, tags={"group": "phase_scramble", "width": w}) for w in PHASE_WIDTHS]
+    conds += [
+        condition("phase_scramble", width=w, tags={"group": "phase_scramble", "width": w})
+        for w in PHASE_WIDTHS
+    ]
     return tuple(conds)
 
 
@@ -49,5 +61,5 @@ def frequency_suite(options: SuiteOptions) -> Suite:
         version=1,
         conditions=frequency_conditions(),
         summaries=("per_group",),
-        description="radial low/high/band-pass filters (3 profiles), Gaussian blur/residual, phase scrambling",
+        description="radial low/high/band-pass (3 profiles), Gaussian blur and residual, phase scrambling",
     )

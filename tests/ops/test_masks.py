@@ -33,7 +33,11 @@ def test_mask_matches_numpy_full_plane_filter(size, profile, band, cut) -> None:
             return np.exp(-(r**2) / (2 * c**2))
         return 1 / (1 + (r / c) ** 4)
 
-    m = {"low": lambda: low(cut), "high": lambda: 1 - low(cut), "band": lambda: low(cut[1]) * (1 - low(cut[0]))}[band]()
+    m = {
+        "low": lambda: low(cut),
+        "high": lambda: 1 - low(cut),
+        "band": lambda: low(cut[1]) * (1 - low(cut[0])),
+    }[band]()
     expected = np.fft.ifft2(np.fft.fft2(x) * m).real
     mask = frequency_mask(band, cut, (h, w), profile=profile, dtype=torch.float64)
     got = apply_rfft_mask(torch.from_numpy(x), mask).numpy()

@@ -61,7 +61,9 @@ def test_phase_scramble_keeps_amplitude_and_is_real() -> None:
     assert y.min() > 0 and y.max() < 1
     np.testing.assert_allclose(np.abs(np.fft.fft2(y.numpy())), np.abs(np.fft.fft2(x.numpy())), atol=1e-9)
     assert not torch.allclose(x, y)
-    torch.testing.assert_close(phase_scramble(x, 0, generator=SampleGenerator.from_seed(0, 3)), x, atol=1e-12, rtol=0)
+    torch.testing.assert_close(
+        phase_scramble(x, 0, generator=SampleGenerator.from_seed(0, 3)), x, atol=1e-12, rtol=0
+    )
 
 
 def test_phase_shift_is_the_same_field_on_every_channel_and_bounded() -> None:

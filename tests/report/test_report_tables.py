@@ -28,7 +28,9 @@ def _records() -> list[Record]:
         out.append(Record(m, "cifar10", "corruptions", "clean", "accuracy", CLEAN[m], 100, 0, 1, f"{m}c", {}))
         for (c, s), v in ACC[m].items():
             tags = {"corruption": c, "severity": s}
-            out.append(Record(m, "cifar10", "corruptions", f"{c}@{s}", "accuracy", v, 100, 0, 1, f"{m}{c}{s}", tags))
+            out.append(
+                Record(m, "cifar10", "corruptions", f"{c}@{s}", "accuracy", v, 100, 0, 1, f"{m}{c}{s}", tags)
+            )
     return out
 
 
@@ -61,7 +63,9 @@ def test_mce_against_formula() -> None:
         ce.append(sum(e) / sum(eb))
         rce.append(sum(x - (1 - CLEAN["net"]) for x in e) / sum(x - (1 - CLEAN["base"]) for x in eb))
     net = dict(t.rows)["net"]
-    assert net[0].value == pytest.approx(100 * np.mean(ce)) and net[1].value == pytest.approx(100 * np.mean(rce))
+    assert net[0].value == pytest.approx(100 * np.mean(ce)) and net[1].value == pytest.approx(
+        100 * np.mean(rce)
+    )
     assert dict(t.rows)["base"][0].value == pytest.approx(100.0)
 
 
@@ -75,7 +79,13 @@ def test_mce_needs_an_explicit_baseline() -> None:
 
 def test_markdown_header_and_tables() -> None:
     md = to_markdown(_records(), MANIFEST)
-    for text in ("cifar10 (test)", "first 100 samples", "corruptions v1", "**freqbench**: 9.9.9", "## mCE against base"):
+    for text in (
+        "cifar10 (test)",
+        "first 100 samples",
+        "corruptions v1",
+        "**freqbench**: 9.9.9",
+        "## mCE against base",
+    ):
         assert text in md
     assert "| `net` |" in md
 
