@@ -24,6 +24,10 @@ class MissingDataError(FreqbenchError, FileNotFoundError):
     """A dataset or weight file is not on disk (and could not be downloaded)."""
 
 
+class DataFormatError(FreqbenchError, ValueError):
+    """A dataset file exists but is not in the expected format (truncated, wrong magic, wrong shape)."""
+
+
 class ChecksumError(FreqbenchError):
     """A file's sha256 differs from the pinned one."""
 

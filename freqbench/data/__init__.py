@@ -1,1 +1,16 @@
-"""data package."""
+"""Datasets: the registry, the loaders (registered lazily) and the CIFAR-10-C file layer.
+
+``DATASETS`` holds ``cifar10``, ``cifar100`` (official python pickles), ``fashion_mnist``, ``mnist``
+(IDX) and the ``imagefolder:PATH`` family; ``REPLAYS`` holds ``cifar10c`` / ``cifar100c`` (the released
+corruption files). The loader modules are imported on the first lookup.
+"""
+
+from __future__ import annotations
+
+from freqbench.data.base import DATASETS, ArrayDataset, DataFormatError, DataRequest, DatasetInfo
+from freqbench.data.cifar_c import REPLAYS, Replay
+
+for _module in ("cifar", "mnist", "imagefolder"):
+    DATASETS.register_module(f"freqbench.data.{_module}")
+
+__all__ = ["DATASETS", "REPLAYS", "ArrayDataset", "DataFormatError", "DataRequest", "DatasetInfo", "Replay"]

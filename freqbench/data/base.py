@@ -19,7 +19,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from freqbench.errors import DataFormatError
 from freqbench.registry import Registry
+
+__all__ = ["DATASETS", "ArrayDataset", "DataFormatError", "DataRequest", "DatasetInfo"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +66,9 @@ class ArrayDataset:
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.uint8:
-            raise ValueError(f"images must be uint8 (N, H, W, C), got {self.images.shape} {self.images.dtype}")
+            raise ValueError(
+                f"images must be uint8 (N, H, W, C), got {self.images.shape} {self.images.dtype}"
+            )
         if len(self.labels) != len(self.images):
             raise ValueError(f"{len(self.images)} images but {len(self.labels)} labels")
 

@@ -197,9 +197,11 @@ def evaluate_condition(
             grad = torch.enable_grad() if step.needs_grad else torch.no_grad()
             with grad:
                 x2 = step(model.module, x, y, idx, g)
+            if x2.requires_grad:
+                x2 = x2.detach()
             with torch.no_grad():
-                logits = model.module(x2.detach())
-            col.add(slice(start, stop), idx, x, x2.detach(), y, logits)
+                logits = model.module(x2)
+            col.add(slice(start, stop), idx, x, x2, y, logits)
         except (RuntimeError, torch.OutOfMemoryError) as err:
             if not is_out_of_memory(err) or bs == 1:
                 raise

@@ -1,0 +1,440 @@
+"""The released CIFAR-10-C / CIFAR-100-C files: reading them (``REPLAYS``) and writing that layout.
+
+Reference: Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
+Perturbations", ICLR 2019; data on Zenodo, record 2535967 (``CIFAR-10-C.tar``) and record 3555552
+(``CIFAR-100-C.tar``); the tar md5s are the ones Zenodo lists for those files. Layout (REFERENCE.md
+section 1)::
+
+    CIFAR-10-C/<corruption>.npy   uint8 (5N, H, W, C), severity-major: rows (s-1)*N .. s*N-1 hold
+                                  severity s, each block in the test-set order
+    CIFAR-10-C/labels.npy         uint8 (5N,): the test labels repeated five times
+
+``REPLAYS`` maps ``cifar10c`` / ``cifar100c`` to a factory ``(DataRequest, *, corruption, severity) ->
+Replay``. Files are memory-mapped (``np.load(mmap_mode='r')``) and opened once per process (cached by
+path, modification time and size), so a suite that walks the 75 conditions reads each severity block
+once. The root is searched like a dataset (:mod:`freqbench.data.sources`): ``--data-root`` (the folder
+holding ``CIFAR-10-C/``, or that folder itself, recognised by its ``labels.npy``), the cache
+``datasets/cifar10c/``, then the Zenodo download.
+
+:class:`CWriter` and :func:`write_c_dataset` write the same layout (``freqbench data make-c``), one
+severity block at a time through ``np.lib.format.open_memmap``; a corruption file appears under its
+final name only once its five severities are written.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import torch
+
+from freqbench.data.archives import extract_members
+from freqbench.data.base import ArrayDataset, DataFormatError, DataRequest, DatasetInfo
+from freqbench.data.cifar import CIFAR10, CIFAR100
+from freqbench.data.sources import Report, Source, locate, register_source
+from freqbench.errors import ChecksumError, ConfigError, MissingDataError
+from freqbench.ops.download import atomic_destination, download, file_digest, install_file, sha256_file
+from freqbench.registry import Registry
+
+SEVERITIES = (1, 2, 3, 4, 5)
+LABELS_FILE = "labels.npy"
+
+#: The 19 corruption files of the release (15 benchmark + 4 extra), as named on Zenodo.
+RELEASED_CORRUPTIONS = (
+    "brightness",
+    "contrast",
+    "defocus_blur",
+    "elastic_transform",
+    "fog",
+    "frost",
+    "gaussian_blur",
+    "gaussian_noise",
+    "glass_blur",
+    "impulse_noise",
+    "jpeg_compression",
+    "motion_blur",
+    "pixelate",
+    "saturate",
+    "shot_noise",
+    "snow",
+    "spatter",
+    "speckle_noise",
+    "zoom_blur",
+)
+
+_C_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
+
+
+def c_folder_name(dataset: str) -> str:
+    """The on-disk folder of a dataset's corrupted copy: ``CIFAR-10-C``, ``CIFAR-100-C``, ``<NAME>-C``.
+
+    Other names are made file-system safe:
+    ``imagefolder:data/test.tar.gz`` -> ``imagefolder_data_test.tar.gz-C``.
+    """
+    if dataset in _C_FOLDERS:
+        return _C_FOLDERS[dataset]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_") + "-C"
+
+
+def _npy_stamp(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return str(path.resolve()), st.st_mtime_ns, st.st_size
+
+
+@functools.lru_cache(maxsize=128)
+def _open_npy(key: tuple[str, int, int]) -> np.ndarray:
+    path = key[0]
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise DataFormatError(f"{path}: not a readable .npy array ({exc})") from exc
+
+
+def open_npy(path: Path) -> np.ndarray:
+    """Memory-map a ``.npy`` file, once per (path, mtime, size)."""
+    return _open_npy(_npy_stamp(path))
+
+
+def list_corruptions(folder: Path) -> list[str]:
+    """The corruption files present in a C folder (``*.npy`` other than ``labels.npy``), sorted."""
+    return sorted(p.stem for p in folder.glob("*.npy") if p.name != LABELS_FILE)
+
+
+def read_c_labels(folder: Path, *, num_classes: int) -> np.ndarray:
+    """``labels.npy`` of a C folder, validated: integer (5N,), five identical severity blocks."""
+    path = folder / LABELS_FILE
+    labels = open_npy(path)
+    if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(labels) % len(SEVERITIES):
+        raise DataFormatError(
+            f"{path}: expected integer labels of shape (5N,), found {labels.dtype} {labels.shape}"
+        )
+    blocks = np.asarray(labels).reshape(len(SEVERITIES), -1)
+    if not (blocks == blocks[0]).all():
+        raise DataFormatError(
+            f"{path}: the five severity blocks of labels differ; expected one label list x5"
+        )
+    if len(labels) and (blocks.min() < 0 or blocks.max() >= num_classes):
+        raise DataFormatError(
+            f"{path}: labels must lie in [0, {num_classes}), found [{blocks.min()}, {blocks.max()}]"
+        )
+    return labels
+
+
+def read_c_images(folder: Path, corruption: str, *, rows: int) -> np.ndarray:
+    """``<corruption>.npy`` of a C folder, memory-mapped and validated: uint8 (rows, H, W, C)."""
+    path = folder / f"{corruption}.npy"
+    if not path.is_file():
+        present = list_corruptions(folder) or "no corruptions"
+        raise MissingDataError(f"{path}: corruption file not found; this folder holds {present}")
+    images = open_npy(path)
+    if (
+        images.dtype != np.uint8
+        or images.ndim != 4
+        or images.shape[0] != rows
+        or images.shape[-1] not in (1, 3)
+    ):
+        raise DataFormatError(
+            f"{path}: expected uint8 ({rows}, H, W, 1 or 3) to match {LABELS_FILE}, "
+            f"found {images.dtype} {images.shape}"
+        )
+    return images
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One (corruption, severity) block of a released C dataset, in test-set order.
+
+    Attributes:
+        dataset: the block as an :class:`ArrayDataset` (images memory-mapped).
+        corruption: corruption name.
+        severity: 1..5.
+    """
+
+    dataset: ArrayDataset
+    corruption: str
+    severity: int
+
+    @property
+    def info(self) -> DatasetInfo:
+        return self.dataset.info
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def subset(self, limit: int | None) -> Replay:
+        """The first ``limit`` samples, as :meth:`ArrayDataset.subset`."""
+        return Replay(self.dataset.subset(limit), self.corruption, self.severity)
+
+    def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Float images in [0, 1] and int64 labels for sample ``indices``.
+
+        Shape:
+            returns (B, C, H, W) float32, (B,) int64.
+        """
+        return self.dataset.batch(indices)
+
+
+ReplayFactory = Callable[..., Replay]
+REPLAYS: Registry[ReplayFactory] = Registry("replay")
+
+
+@dataclass(frozen=True)
+class CRelease:
+    """A released C dataset: names, Zenodo source and the clean dataset's classes."""
+
+    name: str
+    folder: str
+    url: str
+    archive: str
+    archive_md5: str
+    classes: tuple[str, ...]
+
+
+class CSource(Source):
+    """Locating, downloading and importing a C folder (the files are read by :func:`open_replay`)."""
+
+    splits = ("test",)
+
+    def __init__(self, release: CRelease) -> None:
+        self.release = release
+        self.name = release.name
+        self.classes = release.classes
+        self.accepts = f"{release.archive} or a folder holding {release.folder}/"
+
+    def find(self, folder: Path, split: str) -> Path | None:
+        for candidate in (folder / self.release.folder, folder):
+            if (candidate / LABELS_FILE).is_file():
+                return candidate
+        return None
+
+    def expected(self, folder: Path, split: str) -> list[Path]:
+        return [folder / self.release.folder / LABELS_FILE]
+
+    def _members(self, dest: Path) -> dict[str, Path]:
+        f = self.release.folder
+        names = (*RELEASED_CORRUPTIONS, "labels")
+        return {f"{f}/{n}.npy": dest / f / f"{n}.npy" for n in names}
+
+    def fetch(self, dest: Path, split: str, *, progress: bool = True) -> None:
+        archive = dest / self.release.archive
+        download(self.release.url, archive, md5=self.release.archive_md5, progress=progress)
+        try:
+            extract_members(archive, self._members(dest))
+        finally:
+            archive.unlink(missing_ok=True)
+
+    def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
+        r = self.release
+        path = Path(path)
+        if path.is_file():
+            got = file_digest(path, "md5")
+            if got != r.archive_md5:
+                raise ChecksumError(f"{path}: md5 is {got}, expected {r.archive_md5} (Zenodo's {r.archive})")
+            report(f"verified {path} (md5 of Zenodo's {r.archive})")
+            written = extract_members(path, self._members(dest))
+            report(f"extracted {len(written)} files into {dest / r.folder}")
+            return written
+        folder = self.find(path, "test")
+        if folder is None:
+            raise MissingDataError(
+                f"{path}: expected {r.archive} or a folder holding {r.folder}/{LABELS_FILE}"
+            )
+        labels = read_c_labels(folder, num_classes=len(self.classes))
+        corruptions = list_corruptions(folder)
+        if not corruptions:
+            raise MissingDataError(f"{folder}: holds {LABELS_FILE} but no <corruption>.npy files")
+        written = []
+        for name in (*corruptions, "labels"):
+            src = folder / f"{name}.npy"
+            if name != "labels":
+                read_c_images(folder, name, rows=len(labels))
+            written.append(install_file(src, dest / r.folder / src.name, sha256=sha256_file(src)))
+            report(f"checked the format of {src} and copied it to {dest / r.folder / src.name}")
+        return written
+
+
+def open_replay(source: CSource, request: DataRequest, *, corruption: str, severity: int) -> Replay:
+    """Open one (corruption, severity) block of a released C dataset.
+
+    Raises:
+        ConfigError: severity outside 1..5.
+        MissingDataError: the C folder or the corruption file is missing.
+        DataFormatError: wrong shapes or dtypes.
+    """
+    if severity not in SEVERITIES:
+        raise ConfigError(f"severity must be one of {list(SEVERITIES)}, got {severity}")
+    found = locate(source, request)
+    labels = read_c_labels(found.path, num_classes=len(source.classes))
+    images = read_c_images(found.path, corruption, rows=len(labels))
+    n = len(labels) // len(SEVERITIES)
+    rows = slice((severity - 1) * n, severity * n)
+    info = DatasetInfo(
+        name=source.name,
+        split="test",
+        num_classes=len(source.classes),
+        classes=source.classes,
+        source=f"{found.path / f'{corruption}.npy'} ({found.origin})",
+    )
+    dataset = ArrayDataset(info, images[rows], np.asarray(labels[rows], dtype=np.int64))
+    return Replay(dataset, corruption, severity)
+
+
+def _replay_factory(source: CSource) -> ReplayFactory:
+    def factory(request: DataRequest, *, corruption: str, severity: int) -> Replay:
+        return open_replay(source, request, corruption=corruption, severity=severity)
+
+    factory.__doc__ = f"Open a (corruption, severity) block of {source.release.folder}."
+    return factory
+
+
+CIFAR10C = CRelease(
+    name="cifar10c",
+    folder="CIFAR-10-C",
+    url="https://zenodo.org/records/2535967/files/CIFAR-10-C.tar?download=1",
+    archive="CIFAR-10-C.tar",
+    archive_md5="56bf5dcef84df0e2308c6dcbcbbd8499",
+    classes=CIFAR10.classes,
+)
+CIFAR100C = CRelease(
+    name="cifar100c",
+    folder="CIFAR-100-C",
+    url="https://zenodo.org/records/3555552/files/CIFAR-100-C.tar?download=1",
+    archive="CIFAR-100-C.tar",
+    archive_md5="11f0ed0f1191edbf9fa23466ae6021d3",
+    classes=CIFAR100.classes,
+)
+for _release in (CIFAR10C, CIFAR100C):
+    REPLAYS.register(_release.name, _replay_factory(register_source(CSource(_release))))
+
+
+# writing --------------------------------------------------------------------------------------------
+class CWriter:
+    """Write a C dataset in the released layout, one (corruption, severity) block at a time.
+
+    Each corruption file is a ``np.lib.format.open_memmap`` of shape (5N, H, W, C) under a hidden
+    temporary name; it is renamed to ``<corruption>.npy`` once its five severities are written, so only
+    one block is ever held in memory by the caller and a crash leaves no complete-looking file.
+
+    Example:
+        >>> import tempfile
+        >>> labels = np.array([3, 1])
+        >>> with tempfile.TemporaryDirectory() as d, CWriter(Path(d), labels, folder="X-C") as w:
+        ...     for s in SEVERITIES:
+        ...         w.write("contrast", s, np.full((2, 4, 4, 3), s, np.uint8))
+        ...     sorted(p.name for p in w.folder.iterdir())
+        ['contrast.npy', 'labels.npy']
+    """
+
+    def __init__(self, out_dir: Path, labels: np.ndarray, *, folder: str = "CIFAR-10-C") -> None:
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(labels) == 0:
+            raise ConfigError(
+                f"labels must be a non-empty 1-D integer array, got {labels.dtype} {labels.shape}"
+            )
+        if labels.min() < 0 or labels.max() > 255:
+            raise ConfigError(
+                f"the released layout stores labels as uint8; got labels in [{labels.min()}, {labels.max()}]"
+            )
+        self.folder = Path(out_dir) / folder
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.num_samples = len(labels)
+        self._pending: dict[str, tuple[np.memmap, Path, set[int]]] = {}
+        self._closed = False
+        with atomic_destination(self.folder / LABELS_FILE) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, np.tile(labels.astype(np.uint8), len(SEVERITIES)))
+
+    def write(self, corruption: str, severity: int, block: np.ndarray) -> None:
+        """Write the (N, H, W, C) uint8 images of one severity of one corruption."""
+        if self._closed:
+            raise ConfigError("CWriter is closed")
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", corruption) or corruption == "labels":
+            raise ConfigError(
+                f"corruption name must be a plain file name other than 'labels', got {corruption!r}"
+            )
+        if severity not in SEVERITIES:
+            raise ConfigError(f"severity must be one of {list(SEVERITIES)}, got {severity}")
+        block = np.asarray(block)
+        if block.dtype != np.uint8 or block.ndim != 4 or block.shape[0] != self.num_samples:
+            raise ConfigError(
+                f"{corruption}@{severity}: expected uint8 ({self.num_samples}, H, W, C), "
+                f"got {block.dtype} {block.shape}"
+            )
+        if corruption not in self._pending:
+            tmp = self.folder / f".{corruption}.npy.part"
+            shape = (len(SEVERITIES) * self.num_samples, *block.shape[1:])
+            mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+            self._pending[corruption] = (mm, tmp, set())
+        mm, tmp, done = self._pending[corruption]
+        if mm.shape[1:] != block.shape[1:]:
+            raise ConfigError(
+                f"{corruption}@{severity}: image shape {block.shape[1:]}, earlier blocks {mm.shape[1:]}"
+            )
+        n = self.num_samples
+        mm[(severity - 1) * n : severity * n] = block
+        done.add(severity)
+        if done == set(SEVERITIES):
+            mm.flush()
+            del self._pending[corruption], mm
+            os.replace(tmp, self.folder / f"{corruption}.npy")
+
+    def discard(self) -> None:
+        """Remove the temporary files of unfinished corruptions."""
+        for _, tmp, _ in self._pending.values():
+            tmp.unlink(missing_ok=True)
+        self._pending.clear()
+        self._closed = True
+
+    def close(self) -> None:
+        """Finish; raise :class:`ConfigError` (and discard them) if some corruption lacks severities."""
+        unfinished = {c: sorted(set(SEVERITIES) - done) for c, (_, _, done) in self._pending.items()}
+        self.discard()
+        if unfinished:
+            raise ConfigError(f"severities never written (files discarded): {unfinished}")
+
+    def __enter__(self) -> CWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+def write_c_dataset(
+    out_dir: Path,
+    corrupted: Mapping[str, np.ndarray],
+    labels: np.ndarray,
+    *,
+    folder: str = "CIFAR-10-C",
+) -> Path:
+    """Write whole corruption arrays (5N, H, W, C) uint8, severity-major, in the released layout.
+
+    Args:
+        out_dir: parent folder; files go to ``out_dir/folder``.
+        corrupted: corruption name -> (5N, H, W, C) uint8 array, rows (s-1)*N .. s*N-1 = severity s.
+        labels: (N,) labels of the clean images (stored as uint8 repeated five times).
+        folder: folder name (see :func:`c_folder_name`).
+
+    Returns:
+        ``out_dir/folder``.
+    """
+    n = len(labels)
+    with CWriter(out_dir, labels, folder=folder) as writer:
+        for name, array in corrupted.items():
+            if array.shape[0] != len(SEVERITIES) * n:
+                raise ConfigError(
+                    f"{name}: expected {len(SEVERITIES) * n} rows (5 x {n} labels), got {array.shape}"
+                )
+            for s in SEVERITIES:
+                writer.write(name, s, array[(s - 1) * n : s * n])
+    return writer.folder

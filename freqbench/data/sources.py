@@ -1,0 +1,187 @@
+"""How a named dataset is found on disk: the search order and the per-format ``Source`` contract.
+
+A dataset is searched for, in this order (issue 2, item 4):
+
+1. the explicit root (``--data-root``, :attr:`DataRequest.root`);
+2. the freqbench cache, ``$FREQBENCH_HOME/datasets/<name>/``;
+3. known system locations (e.g. ``/usr/share/datasets/fashion-mnist/`` from the Debian package
+   ``dataset-fashion-mnist``);
+4. a download from the public source with a pinned checksum, into the cache, when the request allows it.
+
+Where the data was found is recorded in :attr:`DatasetInfo.source`, so the choice is never silent.
+Otherwise :class:`~freqbench.errors.MissingDataError` lists every path searched and the import command.
+
+Files are checksummed when they enter the cache (download, import); reading from a root, the cache or
+a system location validates the format (magic numbers, shapes, counts) but does not re-hash the files.
+
+``SOURCES`` maps a dataset name to its :class:`Source` (for ``freqbench data import`` and
+``freqbench data ls``); ``DATASETS`` factories are built from them with :func:`source_factory`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from freqbench.data.base import ArrayDataset, DataRequest, DatasetFactory, DatasetInfo
+from freqbench.data.cache import dataset_dir, missing_data_error
+from freqbench.errors import ConfigError, MissingDataError
+from freqbench.registry import Registry
+
+Report = Callable[[str], None]
+"""Receives one human-readable line per file verified or copied (the CLI prints them)."""
+
+
+class Source(ABC):
+    """One on-disk format of one named dataset: find, download and import it.
+
+    Attributes:
+        name: dataset name (also the cache folder name).
+        splits: splits it offers.
+        classes: class names in label order.
+        system_dirs: known system locations, searched after the cache.
+        accepts: what ``freqbench data import NAME PATH`` accepts as PATH (for messages).
+    """
+
+    name: str
+    splits: tuple[str, ...] = ("test", "train")
+    classes: tuple[str, ...] = ()
+    system_dirs: tuple[Path, ...] = ()
+    accepts: str = ""
+
+    @abstractmethod
+    def find(self, folder: Path, split: str) -> Path | None:
+        """The location (file or folder) of ``split`` inside ``folder``, or None."""
+
+    @abstractmethod
+    def expected(self, folder: Path, split: str) -> list[Path]:
+        """Paths that would satisfy :meth:`find` in ``folder`` (for error messages)."""
+
+    @abstractmethod
+    def fetch(self, dest: Path, split: str, *, progress: bool = True) -> None:
+        """Download ``split`` into the cache folder ``dest``, verified against pinned checksums.
+
+        Raises:
+            MissingDataError: no public source, or the download failed.
+            ChecksumError: the download differs from the pinned checksum (nothing is kept).
+        """
+
+    @abstractmethod
+    def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
+        """Verify the dataset at ``path`` (checksums of known files, format) and copy it into ``dest``.
+
+        Returns:
+            the files written under ``dest``.
+        """
+
+
+class ArraySource(Source):
+    """A source whose split loads whole into memory as an :class:`ArrayDataset`."""
+
+    @abstractmethod
+    def load(self, location: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """uint8 images (N, H, W, C) and int64 labels (N,) from a location :meth:`find` returned."""
+
+
+SOURCES: Registry[Source] = Registry("dataset source")
+
+
+@dataclass(frozen=True)
+class Found:
+    """Where a dataset split was found.
+
+    Attributes:
+        path: the file or folder the loader reads.
+        origin: ``root``, ``cache``, ``system`` or ``download``.
+    """
+
+    path: Path
+    origin: str
+
+
+def check_split(source: Source, split: str) -> None:
+    if split not in source.splits:
+        raise ConfigError(f"dataset {source.name!r} has splits {list(source.splits)}, got split {split!r}")
+
+
+def search_folders(source: Source, request: DataRequest) -> list[tuple[Path, str]]:
+    """The folders searched, in order, with their origin label."""
+    folders: list[tuple[Path, str]] = []
+    if request.root is not None:
+        folders.append((Path(request.root).expanduser(), "root"))
+    folders.append((dataset_dir(source.name), "cache"))
+    folders += [(d, "system") for d in source.system_dirs]
+    return folders
+
+
+def locate(source: Source, request: DataRequest, *, progress: bool = True) -> Found:
+    """Find ``request.split`` of ``source`` in search order, downloading into the cache if allowed.
+
+    Raises:
+        MissingDataError: not found anywhere and not downloadable (message lists every path searched).
+        ChecksumError: a download did not match its pinned checksum.
+    """
+    check_split(source, request.split)
+    looked_for: list[Path] = []
+    for folder, origin in search_folders(source, request):
+        found = source.find(folder, request.split)
+        if found is not None:
+            return Found(found, origin)
+        looked_for += source.expected(folder, request.split)
+    if not request.download:
+        reason = "Downloads are disabled for this request."
+    else:
+        cache = dataset_dir(source.name)
+        try:
+            source.fetch(cache, request.split, progress=progress)
+        except MissingDataError as exc:
+            reason = f"Download failed: {exc}"
+        else:
+            found = source.find(cache, request.split)
+            if found is None:  # a fetch that returns must have produced the files
+                raise MissingDataError(
+                    f"download of {source.name!r} finished but {source.expected(cache, request.split)} "
+                    "is still missing; report this as a bug"
+                )
+            return Found(found, "download")
+    raise missing_data_error(
+        source.name, split=request.split, looked_for=looked_for, accepts=source.accepts, reason=reason
+    )
+
+
+def load_dataset(source: ArraySource, request: DataRequest) -> ArrayDataset:
+    """Locate and load ``source`` as an :class:`ArrayDataset` in canonical order."""
+    found = locate(source, request)
+    images, labels = source.load(found.path, request.split)
+    info = DatasetInfo(
+        name=source.name,
+        split=request.split,
+        num_classes=len(source.classes),
+        classes=source.classes,
+        source=f"{found.path} ({found.origin})",
+    )
+    return ArrayDataset(info, images, labels)
+
+
+def source_factory(source: ArraySource) -> DatasetFactory:
+    """The ``DATASETS`` factory of a source."""
+
+    def factory(request: DataRequest) -> ArrayDataset:
+        return load_dataset(source, request)
+
+    factory.__doc__ = f"Load dataset {source.name!r} (see freqbench.data.sources for the search order)."
+    return factory
+
+
+S = TypeVar("S", bound=Source)
+
+
+def register_source(source: S) -> S:
+    """Register ``source`` in ``SOURCES`` (import, ls); the caller registers its dataset factory."""
+    SOURCES.register(source.name, source)
+    return source
