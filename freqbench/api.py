@@ -74,7 +74,7 @@ def build_model(name: str, *, seed: int = 0) -> ModelUnderTest:
 def load_dataset(
     name: str, *, split: str = "test", root: Path | None = None, limit: int | None = None
 ) -> ArrayDataset:
-    """A registered dataset, its documented subset (the first ``limit`` samples)."""
+    """A registered dataset, or its documented ``--limit`` subset (:meth:`ArrayDataset.subset`)."""
     return DATASETS.get(name)(DataRequest(split=split, root=root)).subset(limit)
 
 
@@ -292,15 +292,14 @@ def make_c(
                 block = np.empty((n, *data.images.shape[1:]), np.uint8)
                 task = progress.start(f"make-c {key}", n)
                 for start in range(0, n, batch_size):
-                    idx = np.arange(start, min(n, start + batch_size))
-                    x, _ = data.batch(idx)
-                    g = SampleGenerator(sample_keys(seed, key, torch.from_numpy(idx)).to(dev))
+                    rows = np.arange(start, min(n, start + batch_size))
+                    x, _ = data.batch(rows)
+                    keys = sample_keys(seed, key, torch.from_numpy(data.indices[rows]))
                     with torch.no_grad():
-                        y = module(x.to(dev), g)
-                    block[idx] = (
-                        (y * 255).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-                    )
-                    progress.advance(task, len(idx))
+                        y = module(x.to(dev), SampleGenerator(keys.to(dev)))
+                    y8 = (y * 255).round().clamp(0, 255).to(torch.uint8)
+                    block[rows] = y8.permute(0, 2, 3, 1).cpu().numpy()
+                    progress.advance(task, len(rows))
                 progress.finish(task)
                 writer.write(c, s, block)
     return writer.folder

@@ -51,7 +51,7 @@ class RunConfig:
         models: model names, wildcards already expanded.
         dataset: dataset name (``fashion_mnist``, ``imagefolder:PATH``...).
         split: dataset split.
-        limit: evaluate the first ``limit`` samples in the dataset's canonical order (None: all).
+        limit: evaluate the fixed ``limit``-sample subset of ``ArrayDataset.subset`` (None: all).
         batch_size: starting batch size (halved on out-of-memory).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
         seed: run seed; per-sample randomness derives from (seed, condition, sample index).

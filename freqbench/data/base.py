@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from freqbench.errors import DataFormatError
+from freqbench.ops.random import sample_keys
 from freqbench.registry import Registry
 
 __all__ = ["DATASETS", "ArrayDataset", "DataFormatError", "DataRequest", "DatasetInfo"]
@@ -57,11 +58,15 @@ class ArrayDataset:
         info: name, split, classes, source.
         images: uint8 array (N, H, W, C) (may be a memory map).
         labels: int64 array (N,).
+        index: the stable sample index of each row in the full dataset (None: ``arange(N)``); a
+            subset keeps its rows' original indices, which seed per-sample randomness and address
+            replayed files.
     """
 
     info: DatasetInfo
     images: np.ndarray
     labels: np.ndarray
+    index: np.ndarray | None = None
     _fingerprint: list[str] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -76,16 +81,30 @@ class ArrayDataset:
         return len(self.images)
 
     @property
+    def indices(self) -> np.ndarray:
+        """Stable sample indices of the rows (int64, (N,))."""
+        return np.arange(len(self), dtype=np.int64) if self.index is None else self.index
+
+    @property
     def shape(self) -> tuple[int, int, int]:
         """(C, H, W) of one image."""
         _, h, w, c = self.images.shape
         return (c, h, w)
 
     def subset(self, limit: int | None) -> ArrayDataset:
-        """The first ``limit`` samples (the documented, stable subset)."""
+        """The documented, stable ``--limit`` subset: a fixed pseudo-random choice of ``limit`` samples.
+
+        Sample *i* gets the rank ``sample_keys(0, "freqbench-subset", [i])`` (a hash of its index alone),
+        and the ``limit`` samples of smallest rank are kept, in index order. The choice is identical on
+        every machine and run, independent of ``--seed``, roughly class-balanced even when the
+        canonical order is sorted by class (image folders), and nested (``--limit 100`` is part of
+        ``--limit 1000``).
+        """
         if limit is None or limit >= len(self):
             return self
-        return ArrayDataset(self.info, self.images[:limit], self.labels[:limit])
+        ranks = sample_keys(0, "freqbench-subset", torch.from_numpy(self.indices)).numpy()
+        rows = np.sort(np.argsort(ranks, kind="stable")[:limit])
+        return ArrayDataset(self.info, self.images[rows], self.labels[rows], self.indices[rows])
 
     def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Float images in [0, 1] (B, C, H, W) and int64 labels (B,) for sample ``indices``.
@@ -105,6 +124,7 @@ class ArrayDataset:
             for start in range(0, len(self), 4096):
                 h.update(np.ascontiguousarray(self.images[start : start + 4096]).tobytes())
             h.update(np.asarray(self.labels, dtype=np.int64).tobytes())
+            h.update(self.indices.tobytes())
             self._fingerprint.append(h.hexdigest())
         return self._fingerprint[0]
 

@@ -168,7 +168,7 @@ class Replay:
         return len(self.dataset)
 
     def subset(self, limit: int | None) -> Replay:
-        """The first ``limit`` samples, as :meth:`ArrayDataset.subset`."""
+        """The same subset as :meth:`ArrayDataset.subset`."""
         return Replay(self.dataset.subset(limit), self.corruption, self.severity)
 
     def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:

@@ -189,9 +189,10 @@ def evaluate_condition(
     task = progress.start(f"{model.name} · {cond.key}", n)
     while start < n:
         stop = min(n, start + bs)
-        idx = np.arange(start, stop)
+        rows = np.arange(start, stop)
+        idx = data.indices[rows]  # stable sample indices: seeds and replayed files follow them
         try:
-            x, y = data.batch(idx)
+            x, y = data.batch(rows)
             x, y = x.to(device), y.to(device)
             g = SampleGenerator(sample_keys(config.seed, cond.key, torch.from_numpy(idx)).to(device))
             grad = torch.enable_grad() if step.needs_grad else torch.no_grad()

@@ -180,12 +180,14 @@ def test_cifar100_uses_fine_labels(tmp_path: Path) -> None:
     assert ds.info.num_classes == 100 and ds.info.classes[:3] == ("apple", "aquarium_fish", "baby")
 
 
-def test_limit_takes_first_samples(tmp_path: Path) -> None:
+def test_limit_subset_keeps_rows_with_their_indices(tmp_path: Path) -> None:
     written = write_cifar10(tmp_path)
     ds = DATASETS.get("cifar10")(DataRequest(root=tmp_path, download=False))
     sub = ds.subset(3)
-    np.testing.assert_array_equal(sub.images, _expected_images(written["test_batch"][0][:3]))
-    np.testing.assert_array_equal(sub.labels, written["test_batch"][1][:3])
+    rows = sub.indices
+    assert len(rows) == 3 and list(rows) == sorted(rows)
+    np.testing.assert_array_equal(sub.images, _expected_images(written["test_batch"][0])[rows])
+    np.testing.assert_array_equal(sub.labels, np.asarray(written["test_batch"][1])[rows])
     assert ds.subset(100) is ds
 
 

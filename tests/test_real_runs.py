@@ -1,0 +1,117 @@
+"""Integration on real data (``../shared/data``, the Debian Fashion-MNIST): the CLI's clean accuracy
+equals an independent computation on the same images and weights.
+
+The independent side decodes the files itself (tarfile + PIL, gzip + numpy), normalises by hand and
+runs a plain forward pass; it shares only the architecture class with the package.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from freqbench.cli.main import app
+from freqbench.models.cifar_resnet import CifarResNet
+
+pytestmark = pytest.mark.real
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+JPEG_TAR = SHARED / "cifar10-jpeg" / "test.tar.gz"
+AKAMASTER = SHARED / "weights" / "akamaster" / "resnet20-12fca82f.th"
+FMNIST = Path("/usr/share/datasets/fashion-mnist")
+runner = CliRunner()
+
+
+def _natural(text: str) -> list[object]:
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text)]
+
+
+def _clean_accuracy(out: Path) -> tuple[float, int]:
+    for line in (out / "records.jsonl").read_text().splitlines():
+        d = json.loads(line)
+        if d["condition"] == "clean" and d["metric"] == "accuracy":
+            return d["value"], d["n"]
+    raise AssertionError("no clean accuracy record")
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("FREQBENCH_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.mark.skipif(
+    not (JPEG_TAR.is_file() and AKAMASTER.is_file()), reason=f"{SHARED} (CIFAR-10 JPEG, akamaster) absent"
+)
+def test_akamaster_resnet20_on_cifar10_jpeg(home, tmp_path) -> None:
+    n = 250
+    res = runner.invoke(
+        app, ["data", "import", "resnet20_cifar10.akamaster", str(AKAMASTER)], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "run"
+    args = ["run", "--suite", "frequency", "--model", "resnet20_cifar10.akamaster", "--limit", str(n),
+            "--dataset", f"imagefolder:{JPEG_TAR}", "--out", str(out)]  # fmt: skip
+    res = runner.invoke(app, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    acc, count = _clean_accuracy(out)
+
+    # independent: the first n images in class-then-natural-file order, decoded with PIL
+    with tarfile.open(JPEG_TAR) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".jpg")]
+        classes = sorted({Path(m.name).parent.name for m in members})
+        members.sort(key=lambda m: (Path(m.name).parent.name, _natural(Path(m.name).name)))
+        members = members[:n]
+        imgs = np.stack(
+            [np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")) for m in members]
+        )
+    labels = torch.tensor([classes.index(Path(m.name).parent.name) for m in members])
+    net = CifarResNet(depth=20, num_classes=10, in_channels=3)
+    state = torch.load(AKAMASTER, map_location="cpu", weights_only=True)["state_dict"]
+    net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
+    x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255
+    mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
+    std = torch.tensor([0.229, 0.224, 0.225])[:, None, None]
+    with torch.no_grad():
+        pred = net.eval()((x - mean) / std).argmax(1)
+    expected = (pred == labels).float().mean().item()
+    assert count == n
+    assert acc == pytest.approx(expected, abs=1.5 / n)
+    assert acc > 0.85  # published 91.73% on lossless CIFAR-10; JPEG q75 costs a little
+
+
+@pytest.mark.skipif(
+    not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason="dataset-fashion-mnist not installed"
+)
+def test_default_model_on_fashion_mnist(home, tmp_path) -> None:
+    n = 1000
+    out = tmp_path / "run"
+    res = runner.invoke(
+        app, ["run", "--suite", "frequency", "--limit", str(n), "--out", str(out)], catch_exceptions=False
+    )
+    assert res.exit_code == 0, res.output
+    acc, _ = _clean_accuracy(out)
+
+    raw = gzip.decompress((FMNIST / "t10k-images-idx3-ubyte.gz").read_bytes())
+    imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
+    labels = np.frombuffer(
+        gzip.decompress((FMNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()), np.uint8, offset=8
+    )
+    weights = Path(__file__).resolve().parents[1] / "freqbench" / "models" / "weights" / "resnet20_fmnist.pt"
+    net = CifarResNet(depth=20, num_classes=10, in_channels=1)
+    net.load_state_dict(torch.load(weights, weights_only=True))
+    x = (torch.from_numpy(imgs.copy()).float() / 255 - 0.2860) / 0.3530
+    with torch.no_grad():
+        pred = net.eval()(x).argmax(1).numpy()
+    expected = float((pred == labels[:n]).mean())
+    assert acc == pytest.approx(expected, abs=1.5 / n)
+    assert acc > 0.88
