@@ -11,6 +11,7 @@ not depend on the batch size (attacks that use torchattacks' global RNG are the 
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -234,7 +235,7 @@ def run_model(
     ctx = StepContext(
         device=device,
         data_request=DataRequest(split=config.split, root=config.data_root),
-        state_dir=store.root / "state",
+        state_dir=store.root / "state" / re.sub(r"[^A-Za-z0-9_.=-]+", "_", model.name),
     )
     evaluated = 0
     for cond in suite.conditions:
