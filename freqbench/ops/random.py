@@ -133,9 +133,7 @@ class SampleGenerator:
         u = ((self.bits(shape) >> 8).to(torch.float64) + 0.5) * (1.0 / (1 << 24))
         return (low + (high - low) * u).to(dtype)
 
-    def normal(
-        self, shape: Sequence[int] | int = (), *, dtype: torch.dtype = torch.float32
-    ) -> torch.Tensor:
+    def normal(self, shape: Sequence[int] | int = (), *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal by Box-Muller."""
         u1 = self.uniform(shape, dtype=torch.float64)
         u2 = self.uniform(shape, dtype=torch.float64)
@@ -207,7 +205,9 @@ class SampleGenerator:
             cdf = torch.where(up, cdf + pmf_up, torch.where(down, cdf - pmf, cdf))
             pmf = torch.where(up, pmf_up, pmf_down)
             k = k + up.to(k.dtype) - down.to(k.dtype)
-        raise RuntimeError("Poisson inversion did not converge; this indicates a bug in SampleGenerator.poisson")
+        raise RuntimeError(
+            "Poisson inversion did not converge; this indicates a bug in SampleGenerator.poisson"
+        )
 
     def poisson_levels(self, index: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """Poisson samples with rate ``rates[index]``, fast when there are few distinct rates.
@@ -250,14 +250,24 @@ class SampleGenerator:
             raise RuntimeError("Poisson table too short; this indicates a bug in poisson_levels")
         # the last entry is the upper end of the support as far as u can tell: make it catch every u
         cdf[:, -1] = 1.0
-        n_guide = n_k + 1
-        edges = torch.arange(n_guide, dtype=torch.float64, device=lam.device) / n_guide
-        guide = torch.searchsorted(cdf, edges.expand(lam.shape[0], -1).contiguous())
+        # guide[l, m] = smallest k with P(X <= k) >= m / n_bins, so for u in bin m the answer lies in
+        # [guide[l, m], guide[l, m + 1]]; most bins hold one or two values of k
+        n_bins = n_k + 1
+        edges = torch.arange(n_bins + 1, dtype=torch.float64, device=lam.device) / n_bins
+        guide = torch.searchsorted(cdf, edges.expand(lam.shape[0], -1).contiguous()).flatten()
         flat_cdf = cdf.flatten()
-        row = index * (n_k + 1)
-        kk = guide.flatten()[index * n_guide + (u * n_guide).long().clamp_(max=n_guide - 1)]
-        while True:
-            short = flat_cdf[row + kk] < u
-            if not bool(short.any()):
-                return kk.to(rates.dtype)
-            kk = kk + short.long()
+        row = index.flatten() * (n_k + 1)
+        uf = u.flatten()
+        start = index.flatten() * (n_bins + 1) + (uf * n_bins).long().clamp_(max=n_bins - 1)
+        kk = guide[start]
+        # bisection over the few elements whose answer is not the guide's start
+        todo = (flat_cdf[row + kk] < uf).nonzero().squeeze(1)
+        lo, hi = kk[todo] + 1, guide[start[todo] + 1]
+        row_t, u_t = row[todo], uf[todo]
+        while bool((lo < hi).any()):
+            mid = (lo + hi) // 2
+            right = flat_cdf[row_t + mid] >= u_t
+            hi = torch.where(right, mid, hi)
+            lo = torch.where(right, lo, mid + 1)
+        kk[todo] = lo
+        return kk.reshape(index.shape).to(rates.dtype)
