@@ -33,6 +33,16 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 15)
 
 
+def _mix32_(x: torch.Tensor) -> torch.Tensor:
+    """:func:`_mix32` in place (same values, a third fewer allocations on the hot path)."""
+    x ^= x >> 16
+    x.mul_(0x21F0AAAD).bitwise_and_(_M32)
+    x ^= x >> 15
+    x.mul_(0x735A2D97).bitwise_and_(_M32)
+    x ^= x >> 15
+    return x
+
+
 def stable_hash(*parts: object) -> int:
     """A 63-bit integer hash of ``parts`` that is identical across processes and machines."""
     digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
@@ -117,7 +127,7 @@ class SampleGenerator:
         self.counter += n
         k_lo = (self.keys & _M32)[:, None]
         k_hi = ((self.keys >> 32) & _M32)[:, None]
-        h = _mix32(_mix32(ctr[None, :] ^ k_lo) ^ k_hi)
+        h = _mix32_(_mix32_(ctr[None, :] ^ k_lo) ^ k_hi)
         return h.reshape(len(self), *shape)
 
     # distributions ------------------------------------------------------------------------------
@@ -130,15 +140,27 @@ class SampleGenerator:
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
         """U[low, high) with 24 bits of resolution (open at 0 by half a step: never exactly 0)."""
-        u = ((self.bits(shape) >> 8).to(torch.float64) + 0.5) * (1.0 / (1 << 24))
+        top = self.bits(shape) >> 8
+        if dtype == torch.float32 and (low, high) == (0.0, 1.0):
+            # (k + 0.5) / 2**24 rounds the same in float32 as the float64 path cast down: same values
+            return top.to(torch.float32).add_(0.5).mul_(1.0 / (1 << 24))
+        u = (top.to(torch.float64) + 0.5) * (1.0 / (1 << 24))
         return (low + (high - low) * u).to(dtype)
 
     def normal(self, shape: Sequence[int] | int = (), *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Standard normal by Box-Muller."""
-        u1 = self.uniform(shape, dtype=torch.float64)
-        u2 = self.uniform(shape, dtype=torch.float64)
-        z = torch.sqrt(-2.0 * torch.log(u1)) * torch.cos(2.0 * math.pi * u2)
-        return z.to(dtype)
+        """Standard normal by Box-Muller, using both outputs of each pair (cos and sin halves).
+
+        Computed in float64 for float64 output, else in float32 (24-bit uniforms carry no more).
+        """
+        shape = (shape,) if isinstance(shape, int) else tuple(shape)
+        n = math.prod(shape)
+        half = (n + 1) // 2
+        work = torch.float64 if dtype == torch.float64 else torch.float32
+        u1 = self.uniform(half, dtype=work)
+        u2 = self.uniform(half, dtype=work).mul_(2.0 * math.pi)
+        r = u1.log_().mul_(-2.0).sqrt_()
+        z = torch.cat([r * torch.cos(u2), r * torch.sin(u2)], dim=1)[:, :n]
+        return z.reshape(len(self), *shape).to(dtype)
 
     def integers(self, low: int, high: int, shape: Sequence[int] | int = ()) -> torch.Tensor:
         """Uniform integers in [low, high) (int64)."""
