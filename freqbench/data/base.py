@@ -113,7 +113,7 @@ class ArrayDataset:
             returns (B, C, H, W) float32, (B,) int64.
         """
         imgs = torch.from_numpy(np.ascontiguousarray(self.images[indices]))
-        x = imgs.permute(0, 3, 1, 2).float().div_(255.0)
+        x = imgs.permute(0, 3, 1, 2).float().div_(255.0).contiguous()
         return x, torch.from_numpy(np.asarray(self.labels[indices], dtype=np.int64))
 
     def fingerprint(self) -> str:

@@ -104,7 +104,7 @@ def print_console(
         for c in t.columns:
             rt.add_column(c, justify="right")
         for label, cells in t.rows:
-            rt.add_row(label, *(c.text(ci=t.show_ci) for c in cells))
+            rt.add_row(label, *(c.text() for c in cells))  # intervals go to markdown/CSV/JSON
         if t.columns:
             console.print(rt)
         if t.note:

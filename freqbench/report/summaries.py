@@ -170,7 +170,7 @@ def robust_accuracy(records: Sequence[Record], ctx: ReportContext) -> list[Table
 
 @SUMMARIES.register("accuracy_vs_eps")
 def accuracy_vs_eps(records: Sequence[Record], ctx: ReportContext) -> list[Table]:
-    acc = [r for r in _acc(records) if "eps" in r.tags and "band" not in r.tags]
+    acc = [r for r in _acc(records) if "eps" in r.tags and r.tags.get("band", "full") == "full"]
     if not acc:
         return []
     attacks = ordered(str(r.tags.get("attack", r.condition.split("@")[0])) for r in acc)

@@ -74,7 +74,7 @@ class ReportContext:
         limit = cfg.get("limit")
         return {
             "dataset": ", ".join(datasets) + f" ({cfg.get('split', 'test')})",
-            "subset": (f"first {limit} samples" if limit else "all samples")
+            "subset": (f"fixed {limit}-sample subset" if limit else "all samples")
             + f" (n = {', '.join(map(str, ns))})",
             "suite": ", ".join(f"{k} v{v}" for k, v in suites.items())
             or ", ".join(sorted({r.suite for r in records})),

@@ -56,7 +56,7 @@ def test_run_report_and_check(image_folder, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     assert "low_pass_ideal: accuracy" in res.output
     md = (out / "report.md").read_text()
-    assert "first 12 samples (n = 12)" in md and "frequency v1" in md
+    assert "fixed 12-sample subset (n = 12)" in md and "frequency v1" in md
     records = RunStore(out).records()
     accs = [r for r in records if r.metric == "accuracy"]
     from freqbench.config import SuiteOptions

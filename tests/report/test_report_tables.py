@@ -81,7 +81,7 @@ def test_markdown_header_and_tables() -> None:
     md = to_markdown(_records(), MANIFEST)
     for text in (
         "cifar10 (test)",
-        "first 100 samples",
+        "fixed 100-sample subset",
         "corruptions v1",
         "**freqbench**: 9.9.9",
         "## mCE against base",
