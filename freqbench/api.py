@@ -59,6 +59,7 @@ def build_model(name: str, *, seed: int = 0) -> ModelUnderTest:
     """
     base, sep, filt = name.partition(FILTER_SEP)
     torch.manual_seed(seed)
+    module: nn.Module
     module, cfg = load_model(base)
     weights = cfg.weights.sha256 if cfg.weights is not None else f"random-init:seed={seed}"
     if sep:

@@ -60,7 +60,8 @@ def test_akamaster_resnet20_on_cifar10_jpeg(home, tmp_path) -> None:
     assert res.exit_code == 0, res.output
     out = tmp_path / "run"
     args = ["run", "--suite", "corruptions", "--corruptions", "contrast", "--severities", "1",
-            "--model", "resnet20_cifar10.akamaster", "--dataset", f"imagefolder:{JPEG_TAR}", "--out", str(out)]  # fmt: skip
+            "--model", "resnet20_cifar10.akamaster", "--dataset", f"imagefolder:{JPEG_TAR}",
+            "--out", str(out)]  # fmt: skip
     res = runner.invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     acc, count = _clean_accuracy(out)

@@ -123,7 +123,7 @@ class BandPGD(AttackBase):
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, generator: SampleGenerator | None
     ) -> torch.Tensor:
         mask = frequency_mask(
-            self.band, self.cutoffs, tuple(x.shape[-2:]), profile=self.profile, device=x.device
+            self.band, self.cutoffs, (x.shape[-2], x.shape[-1]), profile=self.profile, device=x.device
         )
 
         def constrain(d: torch.Tensor) -> torch.Tensor:

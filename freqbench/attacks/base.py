@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import torch
@@ -33,6 +34,8 @@ class Attack(Protocol):
     norm: Norm
     eps: float
     implementation: str
+    #: a per-(model, condition) folder inside the run directory, set by the engine before calling
+    state_dir: Path | None
 
     def spec(self) -> dict[str, Any]: ...
 

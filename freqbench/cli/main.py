@@ -40,6 +40,18 @@ def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
+def _stored_options(stored: dict[str, Any]) -> SuiteOptions:
+    def tup(v: Any) -> Any:
+        return tuple(v) if isinstance(v, list) else v
+
+    return SuiteOptions(
+        eps=tup(stored.get("eps")),
+        corruptions=tup(stored.get("corruptions")),
+        severities=tup(stored.get("severities")),
+        baseline=stored.get("baseline"),
+    )
+
+
 @app.command()
 def run(
     suite: Annotated[
@@ -64,7 +76,8 @@ def run(
     data_root: Annotated[Path | None, typer.Option(help="look for datasets here first")] = None,
     split: Annotated[str | None, typer.Option(help="dataset split")] = None,
     eps: Annotated[
-        list[str] | None, typer.Option(help="attack budgets as written, e.g. 2/255,8/255,L2:0.5 (no prefix: Linf)")
+        list[str] | None,
+        typer.Option(help="attack budgets as written, e.g. 2/255,8/255,L2:0.5 (no prefix: Linf)"),
     ] = None,
     corruptions: Annotated[list[str] | None, typer.Option(help="restrict a corruption suite")] = None,
     severities: Annotated[list[str] | None, typer.Option(help="restrict severities, e.g. 1,3,5")] = None,
@@ -94,12 +107,12 @@ def run(
     if model:
         given["models"] = api.expand_models(_split_list(model) or ())
     sev = _split_list(severities)
-    opts = {
-        "eps": _split_list(eps),
-        "corruptions": _split_list(corruptions),
-        "severities": tuple(int(s) for s in sev) if sev else None,
-        "baseline": baseline,
-    }
+    eps_given = _split_list(eps)
+    corr_given = _split_list(corruptions)
+    try:
+        sev_given = tuple(int(s) for s in sev) if sev else None
+    except ValueError as e:
+        raise ConfigError(f"--severities takes integers 1..5, got {severities}") from e
     if resume:
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR (the directory of the run to continue)")
@@ -115,9 +128,7 @@ def run(
             seed=stored["seed"],
             out=out_dir,
             data_root=Path(stored["data_root"]) if stored["data_root"] else None,
-            options=SuiteOptions(
-                **{k: tuple(v) if isinstance(v, list) else v for k, v in stored["options"].items()}
-            ),
+            options=_stored_options(stored["options"]),
             num_threads=stored.get("num_threads"),
         )
     else:
@@ -130,8 +141,13 @@ def run(
             out=out_dir or Path("runs") / _slug(f"{name}-{ds}"),
         )
     changes = {k: v for k, v in given.items() if v is not None}
-    stored_opts = base.options
-    new_opts = SuiteOptions(**{k: (v if v is not None else getattr(stored_opts, k)) for k, v in opts.items()})
+    old = base.options
+    new_opts = SuiteOptions(
+        eps=eps_given if eps_given is not None else old.eps,
+        corruptions=corr_given if corr_given is not None else old.corruptions,
+        severities=sev_given if sev_given is not None else old.severities,
+        baseline=baseline if baseline is not None else old.baseline,
+    )
     config = base.replace(**changes, options=new_opts)
     if baseline and baseline not in config.models:
         raise ConfigError(f"--baseline {baseline!r} must also be evaluated: add --model {baseline}")

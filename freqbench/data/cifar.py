@@ -159,7 +159,8 @@ class CifarSource(ArraySource):
 
     def _check_meta(self, meta: dict[str, object]) -> None:
         names = meta.get(self.release.names_key)
-        decoded = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names or [])
+        items = names if isinstance(names, (list, tuple)) else []
+        decoded = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in items)
         if decoded != self.classes:
             raise DataFormatError(
                 f"{self.release.meta_file}: {self.release.names_key!r} is {list(decoded)[:5]}..., expected "

@@ -92,6 +92,7 @@ def _scan_archive(path: Path) -> list[tuple[str, str, Payload]]:
 
 def _decode(payload: Payload) -> tuple[str, np.ndarray]:
     """(where, array): (H, W) uint8 for greyscale images, (H, W, 3) uint8 otherwise."""
+    source: Path | io.BytesIO
     if isinstance(payload, Path):
         where, source = str(payload), payload
     else:

@@ -35,7 +35,8 @@ def _filter(
     x: torch.Tensor, band: Band, cutoffs: tuple[float, ...], profile: Profile | str, order: int
 ) -> torch.Tensor:
     check_images(x, f"{band}_pass")
-    mask = frequency_mask(band, cutoffs, x.shape[-2:], profile=profile, order=order, device=x.device)
+    size = (x.shape[-2], x.shape[-1])
+    mask = frequency_mask(band, cutoffs, size, profile=profile, order=order, device=x.device)
     return apply_rfft_mask(x, mask)
 
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from freqbench.store.run import Record
+
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class ReportContext:
         }
 
 
-def ordered(values: Iterable[str]) -> list[str]:
+def ordered(values: Iterable[H]) -> list[H]:
     """Unique values in order of first appearance."""
     return list(dict.fromkeys(values))
 

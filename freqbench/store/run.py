@@ -182,7 +182,7 @@ class RunStore:
             adir.mkdir(exist_ok=True)
             tmp = adir / f"{key}.npz.tmp"
             with open(tmp, "wb") as f:
-                np.savez(f, **dict(arrays))
+                np.savez(f, **dict(arrays))  # type: ignore[arg-type]
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, adir / f"{key}.npz")

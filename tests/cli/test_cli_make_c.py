@@ -55,8 +55,9 @@ def _losses(out) -> dict[str, np.ndarray]:
 def test_make_c_round_trip_matches_on_the_fly(tmp_path, image_folder) -> None:
     root = tmp_path / "data"
     images, labels = write_cifar10_test_batch(root)
-    res = runner.invoke(app, ["data", "make-c", "--dataset", "cifar10", "--data-root", str(root), "--out", str(root),
-                              "--corruptions", CORRUPTIONS, "--seed", "5"], catch_exceptions=False)  # fmt: skip
+    args = ["data", "make-c", "--dataset", "cifar10", "--data-root", str(root), "--out", str(root),
+            "--corruptions", CORRUPTIONS, "--seed", "5"]  # fmt: skip
+    res = runner.invoke(app, args, catch_exceptions=False)
     assert res.exit_code == 0, res.output
     folder = root / "CIFAR-10-C"
     stored = np.load(folder / "gaussian_noise.npy")

@@ -52,14 +52,22 @@ class Corruption(Perturbation):
         return type(self).fn(x, self.severity, generator=generator)
 
 
-def register_corruption(name: str, *, random: bool, version: int = 1) -> Callable[[CorruptionFn], CorruptionFn]:
+def register_corruption(
+    name: str, *, random: bool, version: int = 1
+) -> Callable[[CorruptionFn], CorruptionFn]:
     """Decorator: register ``fn`` as corruption ``name`` (module class built here)."""
 
     def decorator(fn: CorruptionFn) -> CorruptionFn:
         cls = type(
             "".join(p.title() for p in name.split("_")),
             (Corruption,),
-            {"name": name, "random": random, "version": version, "fn": staticmethod(fn), "__doc__": fn.__doc__},
+            {
+                "name": name,
+                "random": random,
+                "version": version,
+                "fn": staticmethod(fn),
+                "__doc__": fn.__doc__,
+            },
         )
         PERTURBATIONS.register(name, cls)
         return fn
