@@ -52,15 +52,20 @@ def expand_models(patterns: Sequence[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def build_model(name: str, *, seed: int = 0) -> ModelUnderTest:
+def build_model(name: str, *, seed: int = 0, data: ArrayDataset | None = None) -> ModelUnderTest:
     """Build a registered model (optionally ``MODEL+FILTER``) in eval mode.
 
-    Random-init models are seeded with ``seed`` so they are reproducible.
+    With ``data``, adaptable models (``timm:``) take its channels, class count and image size; fixed
+    models must already match it. Random-init models are seeded with ``seed`` so they are reproducible.
     """
     base, sep, filt = name.partition(FILTER_SEP)
     torch.manual_seed(seed)
+    fit: dict[str, Any] = {}
+    if data is not None:
+        c, h, w = data.shape
+        fit = {"channels": c, "num_classes": data.info.num_classes, "input_size": (h, w)}
     module: nn.Module
-    module, cfg = load_model(base)
+    module, cfg = load_model(base, **fit)
     weights = cfg.weights.sha256 if cfg.weights is not None else f"random-init:seed={seed}"
     if sep:
         fname, params = parse_condition_key(filt)
@@ -162,7 +167,7 @@ def run(config: RunConfig, *, progress: Progress | None = None) -> RunResult:
     with torch_threads(config.num_threads):
         device = select_device(config.device)
         data = load_dataset(config.dataset, split=config.split, root=config.data_root, limit=config.limit)
-        models = [build_model(name, seed=config.seed) for name in config.models]
+        models = [build_model(name, seed=config.seed, data=data) for name in config.models]
         store.write_manifest(manifest(config, suite, device, models))
         progress = progress or QuietProgress()
         evaluated = sum(

@@ -143,7 +143,7 @@ def test_errors_are_clear_and_exit_2(image_folder, tmp_path, capsys) -> None:
         )
         == 2
     )
-    assert "1-channel" in capsys.readouterr().err
+    assert "Pick a model made for this dataset" in capsys.readouterr().err
     assert _main("report", str(tmp_path / "nowhere")) == 2
     assert "not a freqbench run directory" in capsys.readouterr().err
     assert (
