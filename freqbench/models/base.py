@@ -54,6 +54,8 @@ class ModelConfig:
         mean, std: normalisation applied inside the model, per channel.
         weights: pretrained weight source (None: no pretrained weights).
         license, paper, notes: provenance.
+        adaptable: the builder honours any ``num_classes`` / ``input_size`` put in the config, so
+            :func:`freqbench.models.loading.adapt` may change them (timm models).
     """
 
     name: str
@@ -67,6 +69,7 @@ class ModelConfig:
     license: str = ""
     paper: str = ""
     notes: str = ""
+    adaptable: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
 
@@ -75,10 +78,14 @@ class ModelEntry:
     """A registered model: its config and a builder of the bare architecture (no normalisation).
 
     ``build(cfg)`` returns the network whose ``state_dict`` the weight file fills.
+    ``build_pretrained(cfg)`` (optional) returns the network with its pretrained weights already in
+    place, for families whose weights do not come from ``cfg.weights`` (a local checkpoint file, the
+    Hugging Face cache); ``load_model`` prefers it when pretrained weights are asked for.
     """
 
     cfg: ModelConfig
     build: Callable[[ModelConfig], nn.Module]
+    build_pretrained: Callable[[ModelConfig], nn.Module] | None = None
 
 
 MODELS: Registry[ModelEntry] = Registry("model")
