@@ -143,7 +143,6 @@ def adversarial(options: SuiteOptions) -> Suite:
         conditions=tuple(conds),
         summaries=SUMMARIES,
         description="FGSM and PGD-Linf at eps 1-8/255, PGD-L2 at 0.125-1.0 (torchattacks)",
-        columns="eps",
     )
 
 
@@ -161,7 +160,6 @@ def autoattack(options: SuiteOptions) -> Suite:
         conditions=tuple(conds),
         summaries=SUMMARIES,
         description="reference AutoAttack (pyautoattack 0.2.0, standard version) at Linf 8/255",
-        columns="eps",
     )
 
 
@@ -197,7 +195,6 @@ def frequency_attacks(options: SuiteOptions) -> Suite:
         conditions=tuple(conds),
         summaries=SUMMARIES,
         description="PGD-Linf at 8/255 confined to low-, high- and band-pass regions (Sharma et al. 2019)",
-        columns="band",
     )
 
 

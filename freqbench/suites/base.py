@@ -105,7 +105,6 @@ class Suite:
         conditions: the grid, ``clean`` first.
         summaries: names of summary functions in ``freqbench.report.summaries``.
         description: one line for ``freqbench ls suites``.
-        columns: the tag that forms the report's columns (``None``: one column per condition).
     """
 
     name: str
@@ -113,7 +112,6 @@ class Suite:
     conditions: tuple[Condition, ...]
     summaries: tuple[str, ...] = ()
     description: str = ""
-    columns: str | None = None
 
     def __post_init__(self) -> None:
         keys = [c.key for c in self.conditions]

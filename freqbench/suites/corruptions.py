@@ -114,7 +114,6 @@ def corruptions_suite(options: SuiteOptions) -> Suite:
         conditions=corruption_conditions(names, severities),
         summaries=SUMMARIES,
         description="CIFAR-10-C: 15 corruptions x 5 severities, generated on the fly (any dataset)",
-        columns="severity",
     )
 
 
@@ -128,7 +127,6 @@ def corruptions_extra_suite(options: SuiteOptions) -> Suite:
         conditions=corruption_conditions(names, severities),
         summaries=SUMMARIES,
         description="CIFAR-10-C extras: speckle noise, Gaussian blur, spatter, saturate x 5 severities",
-        columns="severity",
     )
 
 
@@ -141,7 +139,6 @@ def _replay_suite(source: str, label: str) -> None:
             conditions=replay_conditions(source, names, severities),
             summaries=SUMMARIES,
             description=f"{label}: the released files, 15 corruptions x 5 severities (extras on request)",
-            columns="severity",
         )
 
     factory.__doc__ = f"The released {label} files, same condition keys as ``corruptions``."
