@@ -38,7 +38,13 @@ from freqbench.errors import IncompatibleError
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import check_images, require_generator
 from freqbench.perturbations.corruptions.base import register_corruption
-from freqbench.perturbations.corruptions.noise import read_uint8_levels, truncate_to_uint8_levels
+from freqbench.perturbations.corruptions.noise import (
+    levels_as,
+    read_uint8_levels,
+    read_uint8_values,
+    truncate_to_uint8_levels,
+    truncate_to_uint8_levels_,
+)
 
 #: value added to the HSV value channel (REFERENCE.md section 1, row 11)
 BRIGHTNESS_SHIFT: tuple[float, ...] = (0.05, 0.1, 0.15, 0.2, 0.3)
@@ -160,8 +166,8 @@ def brightness(x: torch.Tensor, severity: int, *, generator: SampleGenerator | N
     if x.shape[1] == 1:
         return truncate_to_uint8_levels(y + c).to(x.dtype)
     hsv = rgb_to_hsv(y)
-    hsv = torch.cat([hsv[:, :2], (hsv[:, 2:] + c).clamp(0.0, 1.0)], dim=1)
-    return truncate_to_uint8_levels(hsv_to_rgb(hsv)).to(x.dtype)
+    hsv[:, 2].add_(c).clamp_(0.0, 1.0)
+    return truncate_to_uint8_levels_(hsv_to_rgb(hsv), x.dtype)
 
 
 @register_corruption("contrast", random=False)
@@ -182,7 +188,7 @@ def contrast(x: torch.Tensor, severity: int, *, generator: SampleGenerator | Non
     c = _param(CONTRAST_FACTOR, severity, "contrast")
     y = read_uint8_levels(x)
     mean = y.mean(dim=(-2, -1), keepdim=True)
-    return truncate_to_uint8_levels((y - mean) * c + mean).to(x.dtype)
+    return truncate_to_uint8_levels_(y.sub_(mean).mul_(c).add_(mean), x.dtype)
 
 
 @register_corruption("saturate", random=False)
@@ -210,8 +216,8 @@ def saturate(x: torch.Tensor, severity: int, *, generator: SampleGenerator | Non
     y = read_uint8_levels(x)
     rgb = y.expand(-1, 3, -1, -1) if x.shape[1] == 1 else y
     hsv = rgb_to_hsv(rgb)
-    hsv = torch.cat([hsv[:, :1], (hsv[:, 1:2] * scale + shift).clamp(0.0, 1.0), hsv[:, 2:]], dim=1)
-    out = truncate_to_uint8_levels(hsv_to_rgb(hsv))
+    hsv[:, 1].mul_(scale).add_(shift).clamp_(0.0, 1.0)
+    out = truncate_to_uint8_levels_(hsv_to_rgb(hsv), _F64)
     if x.shape[1] == 1:
         luma = torch.tensor(LUMA_WEIGHTS_16, dtype=_F64, device=x.device).view(1, 3, 1, 1)
         fixed = (torch.round(out * 255.0) * luma).sum(dim=1, keepdim=True) + float(1 << 15)
@@ -264,7 +270,8 @@ def _pil_resample_pass(q: torch.Tensor, weights: np.ndarray, dim: int) -> torch.
     w = torch.from_numpy(weights).to(q.device)
     s = torch.matmul(q, w.T) if dim == -1 else torch.matmul(w, q)
     half = float(1 << (_PIL_PRECISION_BITS - 1))
-    return torch.floor((s + half) / float(1 << _PIL_PRECISION_BITS)).clamp_(0.0, 255.0)
+    # multiplying by 2**-22 is the exact division by 2**22
+    return s.add_(half).mul_(1.0 / (1 << _PIL_PRECISION_BITS)).floor_().clamp_(0.0, 255.0)
 
 
 def pil_box_resize(q: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -287,7 +294,7 @@ def pil_box_resize(q: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def _to_uint8_values(x: torch.Tensor) -> torch.Tensor:
     """Round images in [0, 1] to the integers 0..255 (float64); exact for pixels ``k / 255``."""
-    return torch.round(read_uint8_levels(x) * 255.0)
+    return read_uint8_values(x)
 
 
 @register_corruption("pixelate", random=False)
@@ -312,7 +319,7 @@ def pixelate(x: torch.Tensor, severity: int, *, generator: SampleGenerator | Non
     h, w = x.shape[-2:]
     small = (max(1, int(h * c)), max(1, int(w * c)))
     q = pil_box_resize(pil_box_resize(_to_uint8_values(x), small), (h, w))
-    return (q / 255.0).to(x.dtype)
+    return levels_as(q, x.dtype)
 
 
 # JPEG ----------------------------------------------------------------------------------------------
@@ -463,7 +470,7 @@ def elastic_transform_with_draws(
         gy = (2.0 * (rows + field[:, 1]) + 1.0) / h - 1.0
         grid = torch.stack([gx, gy], dim=-1).to(torch.float32)
         image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return truncate_to_uint8_levels(image.to(_F64)).to(x.dtype)
+    return truncate_to_uint8_levels_(image.to(_F64), x.dtype)
 
 
 @register_corruption("elastic_transform", random=True)

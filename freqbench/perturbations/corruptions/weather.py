@@ -64,7 +64,9 @@ from freqbench.perturbations.corruptions.blur import (
     scipy_gaussian_blur,
     severity_row,
     truncate_to_levels,
+    truncate_to_levels_,
 )
+from freqbench.perturbations.corruptions.noise import levels_as, read_uint8_values
 
 # --- severity tables (make_cifar_c.py, REFERENCE.md section 1) ---------------------------------------
 #: snow: (loc, scale, zoom, threshold, motion radius, motion sigma, blend)
@@ -125,8 +127,9 @@ def _snow(x: torch.Tensor, params: Sequence[float], noise: torch.Tensor, angle: 
     layer = truncate_to_levels(layer)  # PIL 'L' image of the clipped layer
     flakes = round_to_levels(imagemagick_motion_blur(layer, radius, sigma, angle))
     x32 = read_levels(x).float()  # the reference blends in float32, then adds the float64 snow layer
-    y = blend * x32 + (1 - blend) * torch.maximum(x32, _luma(x32) * 1.5 + 0.5)
-    return truncate_to_levels(y.double() + flakes + torch.flip(flakes, dims=(-2, -1))).to(x.dtype)
+    bright = torch.maximum(x32, (_luma(x32) * 1.5).add_(0.5)).mul_(1 - blend)
+    y = x32.mul_(blend).add_(bright).double()
+    return truncate_to_levels_(y.add_(flakes).add_(torch.flip(flakes, dims=(-2, -1))), x.dtype)
 
 
 @register_corruption("snow", random=True)
@@ -202,17 +205,19 @@ def _frost(
     """Frost with given image indices (B,) and crop corners (B,), (B,)."""
     b, c, h, w = x.shape
     stack, _ = _frost_stack(x.device, torch.float64)
-    rows = top.to(x.device)[:, None] + torch.arange(h, device=x.device)
-    cols = left.to(x.device)[:, None] + torch.arange(w, device=x.device)
-    crop = stack[index.to(x.device)[:, None, None], :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, 3)
-    crop = crop.permute(0, 3, 1, 2)
+    # one slice per sample: much cheaper than a 4-D advanced index for a few hundred small crops
+    crops = [
+        stack[i, :, t : t + h, l : l + w] for i, t, l in zip(index.tolist(), top.tolist(), left.tolist())
+    ]
+    crop = torch.stack(crops) if crops else stack.new_zeros(0, 3, h, w)
     if c == 1:
         crop = _luma(crop)
     elif c != 3:
         raise IncompatibleError(f"frost expects 1 or 3 channels, got {c}")
-    # the reference blends on the 0..255 scale in float64: clip(c0 * image_u8 + c1 * frost_u8, 0, 255)
-    v = weights[0] * (read_levels(x) * 255.0).round() + weights[1] * crop
-    return (torch.floor(v.clamp(0.0, 255.0)) / 255.0).to(x.dtype)
+    # the reference blends on the 0..255 scale in float64: clip(c0 * image_u8 + c1 * frost_u8, 0, 255),
+    # here as (image_u8 * c0) + (frost_u8 * c1), the same roundings
+    v = read_uint8_values(x).mul_(weights[0]).add_(crop.mul_(weights[1]))
+    return levels_as(v.clamp_(0.0, 255.0).floor_(), x.dtype)
 
 
 @register_corruption("frost", random=True)
@@ -302,8 +307,8 @@ def _fog(x: torch.Tensor, strength: float, plasma: torch.Tensor) -> torch.Tensor
     h, w = x.shape[-2:]
     x64 = read_levels(x)  # the reference works in float64
     peak = x64.amax(dim=(1, 2, 3), keepdim=True)
-    y = x64 + strength * plasma[:, None, :h, :w].double()
-    return truncate_to_levels(y * peak / (peak + strength)).to(x.dtype)
+    y = x64.add_(strength * plasma[:, None, :h, :w].double())
+    return truncate_to_levels_(y.mul_(peak).div_(peak + strength), x.dtype)
 
 
 @register_corruption("fog", random=True)
@@ -325,23 +330,16 @@ def fog(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = N
 _TG22 = int(0.4142135623730950488016887242097 * (1 << 15) + 0.5)
 
 
-def _shift(t: torch.Tensor, dy: int, dx: int, fill: float) -> torch.Tensor:
-    """``out[y, x] = t[y + dy, x + dx]``, ``fill`` outside."""
-    h, w = t.shape[-2:]
-    p = max(abs(dy), abs(dx))
-    padded = F.pad(t, (p, p, p, p), value=fill)
-    return padded[..., p + dy : p + dy + h, p + dx : p + dx + w]
-
-
 def _correlate3x3(t: torch.Tensor, kernel: Sequence[Sequence[int]], *, mode: str) -> torch.Tensor:
     """Exact integer 3x3 correlation with the given padding mode ('replicate' or 'reflect' = reflect-101)."""
     padded = F.pad(t[:, None].to(torch.float64), (1, 1, 1, 1), mode=mode)[:, 0]
     h, w = t.shape[-2:]
     out = torch.zeros(t.shape, dtype=torch.float64, device=t.device)
+    term = torch.empty_like(out)
     for i in range(3):
         for j in range(3):
             if kernel[i][j]:
-                out = out + kernel[i][j] * padded[:, i : i + h, j : j + w]
+                out.add_(torch.mul(padded[:, i : i + h, j : j + w], kernel[i][j], out=term))
     return out
 
 
@@ -361,7 +359,9 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     vertical = ~horizontal & (ay > tg67x)
     diagonal = ~horizontal & ~vertical
     s = torch.where((dx ^ dy) < 0, -1, 1)
-    nb = {(i, j): _shift(mag, i, j, 0) for i in (-1, 0, 1) for j in (-1, 0, 1)}
+    padded = F.pad(mag, (1, 1, 1, 1), value=0)
+    h, w = mag.shape[-2:]
+    nb = {(i, j): padded[..., 1 + i : 1 + i + h, 1 + j : 1 + j + w] for i in (-1, 0, 1) for j in (-1, 0, 1)}
     diag_max = torch.where(
         s > 0, (mag > nb[-1, -1]) & (mag > nb[1, 1]), (mag > nb[-1, 1]) & (mag > nb[1, -1])
     )
@@ -373,7 +373,13 @@ def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
     candidate = local_max & (mag > math.floor(low))
     edges = candidate & (mag > math.floor(high))
     while True:  # hysteresis: grow strong edges into 8-connected candidates
-        grown = candidate & (F.max_pool2d(edges[:, None].float(), 3, 1, 1)[:, 0] > 0) | edges
+        # 3x3 dilation as the OR of nine shifted views of one padded copy (cheaper than max_pool2d)
+        ring = F.pad(edges, (1, 1, 1, 1), value=False)
+        near = edges.clone()
+        for i in range(3):
+            for j in range(3):
+                near |= ring[..., i : i + h, j : j + w]
+        grown = candidate & near | edges
         if torch.equal(grown, edges):
             return edges
         edges = grown
@@ -401,11 +407,15 @@ def chamfer_distance(zero: torch.Tensor, *, cap: float) -> torch.Tensor:
     moves += [
         (i, j, knight) for i, j in ((1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1))
     ]
-    weights = {w: torch.tensor(w, dtype=torch.float32) for _, _, w in moves}
+    h, w = d.shape[-2:]
+    step = torch.empty_like(d)
     for _ in range(math.ceil(cap) + 1):
-        nxt = d
-        for i, j, w in moves:
-            nxt = torch.minimum(nxt, _shift(d, i, j, big) + weights[w])
+        # every move reads the previous iterate (Jacobi): one padded copy, views for the 16 shifts
+        padded = F.pad(d, (2, 2, 2, 2), value=big)
+        nxt = d.clone()
+        for i, j, weight in moves:
+            torch.add(padded[..., 2 + i : 2 + i + h, 2 + j : 2 + j + w], weight, out=step)
+            torch.minimum(nxt, step, out=nxt)
         if torch.equal(nxt, d):
             break
         d = nxt
