@@ -99,16 +99,34 @@ def print_console(
     console.print(" · ".join(f"[bold]{k}[/]: {v}" for k, v in header.items()))
     summaries, detail = build_tables(records, manifest)
     for t in summaries + (detail if details or not summaries else []):
-        rt = RichTable(title=f"{t.title}" + (f" ({t.unit})" if t.unit else ""), title_justify="left")
-        rt.add_column(t.row_header, style="bold")
-        for c in t.columns:
-            rt.add_column(c, justify="right")
-        for label, cells in t.rows:
-            rt.add_row(label, *(c.text() for c in cells))  # intervals go to markdown/CSV/JSON
         if t.columns:
-            console.print(rt)
+            console.print(_rich_table(t, transpose=_too_wide(t, console.width)))
         if t.note:
             console.print(f"[dim]{t.note}[/]")
+
+
+def _too_wide(t: Table, width: int) -> bool:
+    """Whether the table is wider than the terminal but would fit turned by 90 degrees."""
+    need = max((len(r[0]) for r in t.rows), default=5) + sum(max(len(c), 6) + 3 for c in t.columns)
+    return need > width and len(t.rows) < len(t.columns)
+
+
+def _rich_table(t: Table, *, transpose: bool) -> RichTable:
+    title = f"{t.title}" + (f" ({t.unit})" if t.unit else "")
+    rt = RichTable(title=title, title_justify="left")
+    if transpose:  # conditions as rows, models as columns
+        rt.add_column("", style="bold")
+        for label, _ in t.rows:
+            rt.add_column(label, justify="right")
+        for i, col in enumerate(t.columns):
+            rt.add_row(col, *(cells[i].text() for _, cells in t.rows))
+        return rt
+    rt.add_column(t.row_header, style="bold")
+    for c in t.columns:
+        rt.add_column(c, justify="right")
+    for label, cells in t.rows:
+        rt.add_row(label, *(c.text() for c in cells))  # intervals go to markdown/CSV/JSON
+    return rt
 
 
 RENDERERS = {Format.MD: to_markdown, Format.CSV: to_csv, Format.JSON: to_json}

@@ -69,7 +69,7 @@ def mean_accuracy(records: Sequence[Record], ctx: ReportContext) -> list[Table]:
     rows = []
     for m in ordered(r.model for r in acc):
         vals = [r.value for r in acc if r.model == m and r.condition != "clean"]
-        rows.append((m, (_pct(_clean(records, m)), _pct(_mean(vals)), Cell(float(len(vals))))))
+        rows.append((m, (_pct(_clean(records, m)), _pct(_mean(vals)), Cell(float(len(vals)), digits=0))))
     return [
         Table(
             title="mean accuracy over conditions",

@@ -20,10 +20,12 @@ class Cell:
     value: float | None
     ci_low: float | None = None
     ci_high: float | None = None
+    digits: int | None = None  # overrides the table's default (e.g. 0 for counts)
 
     def text(self, *, digits: int = 2, ci: bool = False) -> str:
         if self.value is None or self.value != self.value:
             return "–"
+        digits = self.digits if self.digits is not None else digits
         out = f"{self.value:.{digits}f}"
         if ci and self.ci_low is not None and self.ci_high is not None:
             out += f" ({self.ci_low:.{digits}f}–{self.ci_high:.{digits}f})"
