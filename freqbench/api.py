@@ -273,17 +273,15 @@ def make_c(
     """
     import numpy as np
 
-    from freqbench.data.cifar_c import SEVERITIES, CWriter, c_folder_name
+    from freqbench.corruption_names import ALL, BENCHMARK, SEVERITIES
+    from freqbench.data.cifar_c import CWriter, c_folder_name
     from freqbench.ops.random import SampleGenerator, sample_keys
-    from freqbench.perturbations.corruptions.base import BENCHMARK, EXTRA
 
     names = tuple(corruptions) if corruptions else BENCHMARK
     for c in names:
-        if c not in BENCHMARK + EXTRA:
+        if c not in ALL:
             PERTURBATIONS.get(c)  # raises with suggestions for unknown names
-            raise ConfigError(
-                f"{c!r} is not a CIFAR-10-C corruption; choose from {', '.join(BENCHMARK + EXTRA)}"
-            )
+            raise ConfigError(f"{c!r} is not a CIFAR-10-C corruption; choose from {', '.join(ALL)}")
     if severities and tuple(sorted(severities)) != SEVERITIES:
         raise ConfigError("the released layout stores all five severities per file; drop --severities")
     data = load_dataset(dataset, root=data_root, limit=limit)

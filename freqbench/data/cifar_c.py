@@ -34,6 +34,7 @@ from types import TracebackType
 import numpy as np
 import torch
 
+from freqbench.corruption_names import ALL, SEVERITIES
 from freqbench.data.archives import extract_members
 from freqbench.data.base import ArrayDataset, DataFormatError, DataRequest, DatasetInfo
 from freqbench.data.cifar import CIFAR10, CIFAR100
@@ -42,31 +43,9 @@ from freqbench.errors import ChecksumError, ConfigError, MissingDataError
 from freqbench.ops.download import atomic_destination, download, file_digest, install_file, sha256_file
 from freqbench.registry import Registry
 
-SEVERITIES = (1, 2, 3, 4, 5)
 LABELS_FILE = "labels.npy"
-
-#: The 19 corruption files of the release (15 benchmark + 4 extra), as named on Zenodo.
-RELEASED_CORRUPTIONS = (
-    "brightness",
-    "contrast",
-    "defocus_blur",
-    "elastic_transform",
-    "fog",
-    "frost",
-    "gaussian_blur",
-    "gaussian_noise",
-    "glass_blur",
-    "impulse_noise",
-    "jpeg_compression",
-    "motion_blur",
-    "pixelate",
-    "saturate",
-    "shot_noise",
-    "snow",
-    "spatter",
-    "speckle_noise",
-    "zoom_blur",
-)
+#: the 19 corruption files of the release (15 benchmark + 4 extra), as named on Zenodo
+RELEASED_CORRUPTIONS = tuple(sorted(ALL))
 
 _C_FOLDERS = {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C"}
 

@@ -22,21 +22,9 @@ import difflib
 from collections.abc import Sequence
 
 from freqbench.config import SuiteOptions
+from freqbench.corruption_names import BENCHMARK, EXTRA, SEVERITIES
 from freqbench.errors import ConfigError
 from freqbench.suites.base import CLEAN, SUITES, Condition, Kind, Suite, condition
-
-# The lists repeat freqbench.perturbations.corruptions.base (suites may not import perturbations,
-# see the import-linter layers); tests/suites/test_suites_corruptions.py checks that they agree.
-#: the 15 benchmark corruptions, in the order of the paper's tables
-BENCHMARK = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog",
-    "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)  # fmt: skip
-#: the 4 extra ("validation") corruptions
-EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-SEVERITIES: tuple[int, ...] = (1, 2, 3, 4, 5)
 
 #: summary functions of freqbench.report.summaries, fed by the ``corruption`` / ``severity`` tags
 SUMMARIES = ("mean_accuracy", "per_corruption", "per_severity", "mce")

@@ -13,19 +13,9 @@ from typing import Any, ClassVar, Protocol
 
 import torch
 
+from freqbench.corruption_names import SEVERITIES
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import PERTURBATIONS, Perturbation
-
-#: the 15 benchmark corruptions, in the order of the paper's tables
-BENCHMARK = (
-    "gaussian_noise", "shot_noise", "impulse_noise",
-    "defocus_blur", "glass_blur", "motion_blur", "zoom_blur",
-    "snow", "frost", "fog",
-    "brightness", "contrast", "elastic_transform", "pixelate", "jpeg_compression",
-)  # fmt: skip
-#: the 4 extra ("validation") corruptions
-EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")
-SEVERITIES = (1, 2, 3, 4, 5)
 
 
 class CorruptionFn(Protocol):
