@@ -22,6 +22,7 @@ import codecs
 import io
 import pickle
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,16 @@ from numpy._core.multiarray import _reconstruct
 
 from freqbench.data.archives import extract_members, iter_member_bytes
 from freqbench.data.base import DATASETS, DataFormatError
-from freqbench.data.sources import ArraySource, Report, register_source, source_factory
-from freqbench.errors import ChecksumError, MissingDataError
-from freqbench.ops.download import download, file_digest, install_file
+from freqbench.data.sources import (
+    ArraySource,
+    Report,
+    fetch_archive,
+    import_archive,
+    register_source,
+    source_factory,
+)
+from freqbench.errors import MissingDataError
+from freqbench.ops.download import install_file
 
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
@@ -183,26 +191,16 @@ class CifarSource(ArraySource):
 
     def fetch(self, dest: Path, split: str, *, progress: bool = True) -> None:
         r = self.release
-        archive = dest / r.archive
-        download(r.url, archive, sha256=r.archive_sha256, progress=progress)
-        try:
-            self._extract_archive(archive, dest)
-        finally:
-            archive.unlink(missing_ok=True)
+        extract = partial(self._extract_archive, dest=dest)
+        fetch_archive(r.url, dest / r.archive, extract, sha256=r.archive_sha256, progress=progress)
 
     def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
         r = self.release
         path = Path(path)
         if path.is_file():
-            got = file_digest(path, "sha256")
-            if got != r.archive_sha256:
-                raise ChecksumError(
-                    f"{path}: sha256 is {got}, expected {r.archive_sha256} (the official {r.archive})"
-                )
-            report(f"verified {path} (sha256 of the official {r.archive})")
-            written = self._extract_archive(path, dest)
-            report(f"extracted {len(written)} files, md5-verified, into {dest / r.folder}")
-            return written
+            extract = partial(self._extract_archive, dest=dest)
+            what = f"the official {r.archive}"
+            return import_archive(path, extract, report=report, what=what, sha256=r.archive_sha256)
         folder = path / r.folder if (path / r.folder).is_dir() else path
         present = [n for n in self._all_files() if (folder / n).is_file()]
         if not any(self._has_split(folder, s) for s in self.splits):

@@ -28,6 +28,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -38,9 +39,9 @@ from freqbench.corruption_names import ALL, SEVERITIES
 from freqbench.data.archives import extract_members
 from freqbench.data.base import ArrayDataset, DataFormatError, DataRequest, DatasetInfo
 from freqbench.data.cifar import CIFAR10, CIFAR100
-from freqbench.data.sources import Report, Source, locate, register_source
-from freqbench.errors import ChecksumError, ConfigError, MissingDataError
-from freqbench.ops.download import atomic_destination, download, file_digest, install_file, sha256_file
+from freqbench.data.sources import Report, Source, fetch_archive, import_archive, locate, register_source
+from freqbench.errors import ConfigError, MissingDataError
+from freqbench.ops.download import atomic_destination, install_file, sha256_file
 from freqbench.registry import Registry
 
 LABELS_FILE = "labels.npy"
@@ -201,24 +202,18 @@ class CSource(Source):
         return {f"{f}/{n}.npy": dest / f / f"{n}.npy" for n in names}
 
     def fetch(self, dest: Path, split: str, *, progress: bool = True) -> None:
-        archive = dest / self.release.archive
-        download(self.release.url, archive, md5=self.release.archive_md5, progress=progress)
-        try:
-            extract_members(archive, self._members(dest))
-        finally:
-            archive.unlink(missing_ok=True)
+        r = self.release
+        extract = partial(extract_members, wanted=self._members(dest))
+        fetch_archive(r.url, dest / r.archive, extract, md5=r.archive_md5, progress=progress)
 
     def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
         r = self.release
         path = Path(path)
         if path.is_file():
-            got = file_digest(path, "md5")
-            if got != r.archive_md5:
-                raise ChecksumError(f"{path}: md5 is {got}, expected {r.archive_md5} (Zenodo's {r.archive})")
-            report(f"verified {path} (md5 of Zenodo's {r.archive})")
-            written = extract_members(path, self._members(dest))
-            report(f"extracted {len(written)} files into {dest / r.folder}")
-            return written
+            extract = partial(extract_members, wanted=self._members(dest))
+            return import_archive(
+                path, extract, report=report, what=f"Zenodo's {r.archive}", md5=r.archive_md5
+            )
         folder = self.find(path, "test")
         if folder is None:
             raise MissingDataError(

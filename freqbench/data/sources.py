@@ -31,6 +31,7 @@ import numpy as np
 from freqbench.data.base import ArrayDataset, DataRequest, DatasetFactory, DatasetInfo
 from freqbench.data.cache import dataset_dir, missing_data_error
 from freqbench.errors import ConfigError, MissingDataError
+from freqbench.ops.download import download, verify
 from freqbench.registry import Registry
 
 Report = Callable[[str], None]
@@ -78,6 +79,40 @@ class Source(ABC):
         Returns:
             the files written under ``dest``.
         """
+
+
+def fetch_archive(
+    url: str,
+    archive: Path,
+    extract: Callable[[Path], list[Path]],
+    *,
+    sha256: str | None = None,
+    md5: str | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Download a pinned archive to ``archive``, ``extract`` the files wanted from it, delete it."""
+    download(url, archive, sha256=sha256, md5=md5, progress=progress)
+    try:
+        return extract(archive)
+    finally:
+        archive.unlink(missing_ok=True)
+
+
+def import_archive(
+    path: Path,
+    extract: Callable[[Path], list[Path]],
+    *,
+    report: Report,
+    what: str,
+    sha256: str | None = None,
+    md5: str | None = None,
+) -> list[Path]:
+    """Verify a user-supplied official archive against its pin, then ``extract`` from it into the cache."""
+    verify(path, sha256=sha256, md5=md5)
+    report(f"verified {path} ({'sha256' if sha256 else 'md5'} of {what})")
+    written = extract(path)
+    report(f"extracted {len(written)} verified files")
+    return written
 
 
 class ArraySource(Source):
