@@ -238,13 +238,22 @@ def run_model(
         state_dir=store.root / "state" / re.sub(r"[^A-Za-z0-9_.=-]+", "_", model.name),
     )
     evaluated = 0
+    clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
     for cond in suite.conditions:
         step = build_step(cond, ctx)
         key = condition_key(model, data, suite, cond, step, config)
         if key in done:
             progress.note(f"skip {model.name} · {cond.key} (stored)")
+            if clean_correct is None:
+                clean_correct = store.arrays(key)["correct"]
             continue
         arrays = evaluate_condition(model, data, step, cond, config=config, device=device, progress=progress)
+        if clean_correct is None:
+            clean_correct = arrays["correct"]
+        else:
+            # flipped by the condition: for attacks, the attack's success on initially correct samples
+            arrays["clean_correct"] = clean_correct
+            arrays["success"] = clean_correct & ~arrays["correct"]
         store.write_condition(key, make_records(model.name, data, suite, cond, step, key, arrays), arrays)
         evaluated += 1
     return evaluated

@@ -165,7 +165,15 @@ def robust_accuracy(records: Sequence[Record], ctx: ReportContext) -> list[Table
         f"{r.condition}: {r.info['implementation']}" for r in _acc(records) if r.info.get("implementation")
     )
     note = "implementations: " + "; ".join(impl) if impl else ""
-    return [Table(t.title, t.columns, t.rows, unit="%", note=note, show_ci=True)]
+    rate = condition_table(
+        [r for r in records if r.condition != "clean"],
+        metric="success_rate",
+        title="attack success rate on initially correct samples (Wilson 95% interval)",
+    )
+    return [
+        Table(t.title, t.columns, t.rows, unit="%", note=note, show_ci=True),
+        Table(rate.title, rate.columns, rate.rows, unit="%", show_ci=True),
+    ]
 
 
 @SUMMARIES.register("accuracy_vs_eps")

@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 from freqbench.store.run import Record
 
 H = TypeVar("H")
+#: fractions stored in [0, 1], shown in percent
+PERCENT_METRICS = frozenset({"accuracy", "success_rate"})
 
 
 @dataclass(frozen=True)
@@ -105,7 +107,7 @@ def condition_table(
     models = ordered(r.model for r in recs)
     conds = ordered(r.condition for r in recs)
     by = {(r.model, r.condition): r for r in recs}
-    scale = 100.0 if metric == "accuracy" else 1.0
+    scale = 100.0 if metric in PERCENT_METRICS else 1.0
     rows = []
     for m in models:
         cells = []
@@ -117,5 +119,5 @@ def condition_table(
         title=title or f"{metric} per condition",
         columns=tuple(conds),
         rows=tuple(rows),
-        unit="%" if metric == "accuracy" else "",
+        unit="%" if metric in PERCENT_METRICS else "",
     )

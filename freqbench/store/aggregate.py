@@ -59,8 +59,9 @@ def mean(metric: str, values: np.ndarray) -> Estimate:
 def summarize(arrays: Mapping[str, np.ndarray]) -> list[Estimate]:
     """Records for one condition from its per-sample arrays.
 
-    Expects ``correct``, ``loss``, ``margin``, ``delta_linf``, ``delta_l2``; ``band_fractions`` (3,) when
-    the condition changed the input.
+    Expects ``correct``, ``loss``, ``margin``, ``delta_linf``, ``delta_l2``; ``success`` and
+    ``clean_correct`` for conditions after clean; ``band_fractions`` (3,) when the condition changed
+    the input.
     """
     out = [
         proportion("accuracy", arrays["correct"]),
@@ -70,6 +71,9 @@ def summarize(arrays: Mapping[str, np.ndarray]) -> list[Estimate]:
         mean("delta_l2", arrays["delta_l2"]),
     ]
     n = int(arrays["correct"].size)
+    if "success" in arrays:
+        # success rate among the samples the model got right without the condition
+        out.append(proportion("success_rate", arrays["success"][arrays["clean_correct"]]))
     if "band_fractions" in arrays:
         for name, v in zip(("low", "mid", "high"), arrays["band_fractions"].tolist()):
             out.append(Estimate(f"delta_energy_{name}", float(v), n, float(v), float(v)))

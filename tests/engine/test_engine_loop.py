@@ -111,3 +111,13 @@ def test_rerun_skips_stored_conditions(model, data, tmp_path) -> None:
     assert store.records() == first
     # another seed is another content key for every condition
     assert run_model(model, data, SUITE, **{**kw, "config": cfg.replace(seed=1)}) == 3
+
+
+def test_success_flags_follow_the_clean_condition(model, data, tmp_path) -> None:
+    store = RunStore(tmp_path / "run")
+    cfg = RunConfig(suite="t", out=tmp_path / "run")
+    run_model(model, data, SUITE, config=cfg, store=store, device=CPU, progress=QuietProgress())
+    keys = {r.condition: r.key for r in store.records()}
+    clean, low = store.arrays(keys["clean"]), store.arrays(keys[LOW.key])
+    assert "success" not in clean
+    np.testing.assert_array_equal(low["success"], clean["correct"] & ~low["correct"])

@@ -36,3 +36,19 @@ def test_summarize_metrics() -> None:
     assert out["accuracy"].value == 0.75 and out["accuracy"].n == 4
     assert out["delta_energy_mid"].value == pytest.approx(0.3)
     assert proportion("x", np.array([], bool)).n == 0
+
+
+def test_success_rate_counts_only_initially_correct_samples() -> None:
+    clean = np.array([1, 1, 1, 0, 1], bool)
+    now = np.array([0, 1, 0, 1, 1], bool)
+    arrays = {
+        "correct": now,
+        "loss": np.ones(5),
+        "margin": np.zeros(5),
+        "delta_linf": np.zeros(5),
+        "delta_l2": np.zeros(5),
+        "clean_correct": clean,
+        "success": clean & ~now,
+    }
+    rate = {e.metric: e for e in summarize(arrays)}["success_rate"]
+    assert rate.value == 0.5 and rate.n == 4  # 2 of the 4 initially correct samples flipped
