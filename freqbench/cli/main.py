@@ -180,7 +180,9 @@ def ls(
 @app.command()
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    format: Annotated[str, typer.Option("--format", "-f", help="console, md, csv or json")] = "console",
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="console, md, csv, json or latex")
+    ] = "console",
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
     details: Annotated[bool, typer.Option(help="console: also print the per-condition table")] = False,
 ) -> None:

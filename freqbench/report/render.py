@@ -1,4 +1,4 @@
-"""Rendering of tables: rich console, GitHub markdown, CSV, JSON.
+"""Rendering of tables: rich console, GitHub markdown, CSV, JSON, LaTeX (booktabs).
 
 :func:`build_tables` assembles a run's report from its records and manifest alone: the summaries the
 suite named (stored in the manifest) first, then the full per-condition accuracy table.
@@ -26,6 +26,7 @@ class Format(StrEnum):
     MD = "md"
     CSV = "csv"
     JSON = "json"
+    LATEX = "latex"
 
 
 def build_tables(records: Sequence[Record], manifest: Mapping[str, Any]) -> tuple[list[Table], list[Table]]:
@@ -129,4 +130,33 @@ def _rich_table(t: Table, *, transpose: bool) -> RichTable:
     return rt
 
 
-RENDERERS = {Format.MD: to_markdown, Format.CSV: to_csv, Format.JSON: to_json}
+_LATEX_ESCAPES = {"\\": r"\textbackslash{}", "_": r"\_", "%": r"\%", "&": r"\&", "#": r"\#", "$": r"\$"}
+
+
+def _tex(text: str) -> str:
+    return "".join(_LATEX_ESCAPES.get(ch, ch) for ch in text)
+
+
+def to_latex(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
+    """Every table as a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), header as a comment."""
+    summaries, details = build_tables(records, manifest)
+    out = [f"% freqbench report: {k} = {v}" for k, v in _header_lines(records, manifest).items()]
+    for t in [*summaries, *details]:
+        if not t.columns:
+            continue
+        unit = f" ({_tex(t.unit)})" if t.unit else ""
+        out += [
+            "",
+            f"% {_tex(t.title)}{unit}",
+            r"\begin{tabular}{l" + "r" * len(t.columns) + "}",
+            r"\toprule",
+        ]
+        out.append(" & ".join(_tex(c) for c in [t.row_header, *t.columns]) + r" \\")
+        out.append(r"\midrule")
+        for label, cells in t.rows:
+            out.append(" & ".join([_tex(label), *(c.text() for c in cells)]) + r" \\")
+        out += [r"\bottomrule", r"\end{tabular}"]
+    return "\n".join(out) + "\n"
+
+
+RENDERERS = {Format.MD: to_markdown, Format.CSV: to_csv, Format.JSON: to_json, Format.LATEX: to_latex}

@@ -102,3 +102,13 @@ def test_report_layer_does_not_import_torch() -> None:
     code = "import sys, freqbench.report.render, freqbench.store.run; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_latex_tables_are_escaped_booktabs() -> None:
+    from freqbench.report.render import to_latex
+
+    tex = to_latex(_records(), MANIFEST)
+    assert tex.count(r"\begin{tabular}") == tex.count(r"\end{tabular}") == 5
+    assert r"per corruption" in tex and r"\%" in tex
+    row = next(line for line in tex.splitlines() if line.startswith("net & ") and "fog@1" not in line)
+    assert row.endswith(r"\\") and "_" not in row.replace(r"\_", "")
