@@ -14,8 +14,13 @@ Substitutions, each exact:
   of ``2 ceil(radius) + 1`` taps weighted ``exp(-i^2 / (2 sigma^2))`` and normalised, taps at whole-pixel
   offsets ``(ceil(i cos a - 0.5), ceil(i sin a - 0.5))``, edge virtual pixels, accumulation on the
   16-bit quantum scale (8-bit value * 257), ``ClampToQuantum`` (+0.5, truncate) and the Q16 -> 8-bit
-  scaling ``((q + 128) - ((q + 128) >> 8)) >> 8`` of the PNG writer. The PNG round trips of the
-  generator are lossless and are skipped.
+  scaling ``((q + 128) - ((q + 128) >> 8)) >> 8`` (``ScaleQuantumToChar``, round to nearest) of the
+  PNG writer of ImageMagick 6 as of 2018. The PNG round trips of the generator are lossless and are
+  skipped. Checked against the real ImageMagick 6.9.11-60 through Wand: on 16 CIFAR-10 test images,
+  severities 1-5 and 5 angles, this function's output equals ImageMagick's 16-bit result rounded to
+  8 bits on every value (``freqbench``'s version is checked the same way in
+  ``tests/perturbations/test_corruptions_imagemagick.py``); that release's own PNG writer truncates
+  instead (``floor(q / 257)``), a change made after the data set was generated.
 * The frost images are read from the installed PyPI package ``imagecorruptions`` without importing it:
   ``importlib.util.find_spec("imagecorruptions").submodule_search_locations[0] / "frost"``.
 * Random draws come from a ``numpy.random.Generator`` (the generator used the global numpy state). The

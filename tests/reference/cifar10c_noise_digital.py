@@ -4,7 +4,10 @@ Written for the tests from REFERENCE.md section 1 and the procedure of the origi
 (Hendrycks & Dietterich 2019, hendrycks/robustness ``ImageNet-C/create_c/make_cifar_c.py``), with
 numpy, SciPy, scikit-image, PIL and OpenCV doing each step the way the generator does: one uint8
 H x W x C image in, computation in float, ``np.clip`` and the truncating ``np.uint8`` cast out. The
-``imagecorruptions`` package is not used (it has ImageNet parameters).
+``imagecorruptions`` package is not used (it has ImageNet parameters). One step is emulated instead of
+called: the elastic transform's ``map_coordinates(order=1, mode='reflect')`` behaves at the border as
+in the SciPy < 1.6 that produced the released data (``legacy_map_coordinates_linear_reflect``), not as
+today's SciPy.
 
 Where the generator has no meaning (1-channel images, sizes other than 32 x 32), these functions
 follow the meaning documented in ``freqbench.perturbations.corruptions`` (grey pixels as (g, g, g),
@@ -23,7 +26,7 @@ import cv2
 import numpy as np
 import skimage.color
 from PIL import Image
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import gaussian_filter
 
 Reference = Callable[[np.ndarray, int, np.random.Generator], np.ndarray]
 
@@ -134,6 +137,51 @@ def jpeg_compression(image: np.ndarray, severity: int, rng: np.random.Generator)
 # elastic -------------------------------------------------------------------------------------------
 
 
+def _legacy_map_coordinate_reflect(c: np.ndarray, n: int) -> np.ndarray:
+    """``map_coordinate(in, len, NI_EXTEND_REFLECT)`` of SciPy before 1.6 (``ni_interpolation.c``; the
+    generator ran on such a SciPy: CIFAR-10-C dates from 2019, the rewrite, scipy/scipy#12767, from
+    2020): below 0 a coordinate folds to ``-in - 1`` (after wrapping by ``2 len``), above ``len - 1`` it
+    wraps by ``2 len`` and folds to ``2 len - in - 1`` only from ``len`` on."""
+    sz2 = 2 * n
+    out = c.copy()
+    lo = c < 0
+    v = c[lo]
+    v = np.where(v < -sz2, sz2 * np.trunc(-v / sz2) + v, v)
+    out[lo] = np.where(v < -n, v + sz2, -v - 1)
+    hi = c > n - 1
+    v = c[hi] - sz2 * np.trunc(c[hi] / sz2)
+    out[hi] = np.where(v >= n, sz2 - v - 1, v)
+    return out
+
+
+def _mirror_index(i: np.ndarray, n: int) -> np.ndarray:
+    """Support points outside the axis, as old SciPy's spline code placed them: mirror (reflect-101)."""
+    s2 = 2 * n - 2
+    i = np.abs(i) % s2 if n > 1 else np.zeros_like(i)
+    return np.where(i > n - 1, s2 - i, i)
+
+
+def legacy_map_coordinates_linear_reflect(
+    image: np.ndarray, rows: np.ndarray, cols: np.ndarray
+) -> np.ndarray:
+    """``scipy.ndimage.map_coordinates(image, (rows, cols, channel), order=1, mode='reflect')`` as SciPy
+    computed it before 1.6: the coordinate is mapped by :func:`_legacy_map_coordinate_reflect`, then
+    linear interpolation between ``floor`` and ``floor + 1`` with mirrored support points, in double,
+    stored in the image's dtype. ``rows`` and ``cols`` are (H, W); every channel is sampled alike."""
+    h, w = image.shape[:2]
+    acc = np.zeros(rows.shape + image.shape[2:], dtype=np.float64)
+    r = _legacy_map_coordinate_reflect(rows, h)
+    c = _legacy_map_coordinate_reflect(cols, w)
+    r0, c0 = np.floor(r), np.floor(c)
+    tr, tc = r - r0, c - c0
+    for dr, wr in ((0, 1.0 - tr), (1, tr)):
+        ri = _mirror_index(r0.astype(np.int64) + dr, h)
+        for dc, wc in ((0, 1.0 - tc), (1, tc)):
+            ci = _mirror_index(c0.astype(np.int64) + dc, w)
+            acc += (wr * wc)[..., None] * image[ri, ci].astype(np.float64)
+    return acc.astype(image.dtype)
+
+
 def elastic_transform_with_draws(
     image: np.ndarray, severity: int, jitter: np.ndarray, noise: np.ndarray
 ) -> np.ndarray:
@@ -157,16 +205,15 @@ def elastic_transform_with_draws(
     center = np.float32([w // 2, h // 2])
     a = size // 3
     pts1 = np.float32([center + a, [center[0] + a, center[1] - a], center - a])
-    pts2 = (pts1 + shift * jitter).astype(np.float32)
+    pts2 = pts1 + (shift * jitter).astype(np.float32)
     m = cv2.getAffineTransform(pts1, pts2)
     x = cv2.warpAffine(x, m, (w, h), borderMode=cv2.BORDER_REFLECT_101).reshape(h, w, ch)
 
     dx = (gaussian_filter(noise[0], sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
     dy = (gaussian_filter(noise[1], sigma, mode="reflect", truncate=3) * alpha).astype(np.float32)
-    dx, dy = dx[..., None], dy[..., None]
-    xx, yy, zz = np.meshgrid(np.arange(w), np.arange(h), np.arange(ch))
-    indices = np.reshape(yy + dy, (-1, 1)), np.reshape(xx + dx, (-1, 1)), np.reshape(zz, (-1, 1))
-    out = map_coordinates(x, indices, order=1, mode="reflect").reshape(h, w, ch)
+    yy, xx = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    # the generator's map_coordinates(x, (y + dy, x + dx, z), order=1, mode='reflect') on its SciPy
+    out = legacy_map_coordinates_linear_reflect(x, yy + dy, xx + dx)
     return _out(out)
 
 

@@ -16,8 +16,9 @@ batched on (B, C, H, W) float in [0, 1], every corruption reads its input as 8-b
   resampling, reproduced exactly; JPEG: libjpeg through torchvision's codec, which gives the same
   pixels as PIL's ``save(..., 'JPEG', quality=q)``) and returned as ``k / 255``;
 - elastic transform follows OpenCV's ``warpAffine`` (bilinear, reflect-101 border) and SciPy's
-  ``map_coordinates`` (order 1, mode ``reflect``), both with exact float sampling positions, then
-  quantises like the others.
+  ``map_coordinates`` (order 1, mode ``reflect`` with the border rule of the SciPy < 1.6 that made
+  the released data), both with exact float sampling positions, interpolates in float64 and stores
+  float32 as they do, then truncates in float32 like the reference.
 
 The output is cast back to the input dtype and stays on the input's device (JPEG runs on the CPU codec
 on every device, so the result does not depend on the device). Per corruption, the meaning on
@@ -397,6 +398,27 @@ def _affine_source_grid(matrix: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return src * scale - 1.0
 
 
+def legacy_scipy_reflect(c: torch.Tensor, n: int) -> torch.Tensor:
+    """Where SciPy before 1.6 read ``map_coordinates(order=1, mode='reflect')`` at coordinate ``c`` of an
+    axis of ``n`` samples, as a position in ``[0, n - 1]`` for plain linear interpolation.
+
+    The generator ran on such a SciPy (CIFAR-10-C was released in January 2019; SciPy 1.6, December
+    2020, rewrote the boundary handling, scipy/scipy#12767, reported in #8465). Its ``map_coordinate``
+    folded a coordinate below 0 to ``-c - 1`` and left one in ``(n - 1, n)`` as it was, then
+    interpolated with mirror (reflect-101) support points. So ``c`` in ``[-n, -1]`` or ``[n, 2n - 1]``
+    is the half-sample reflection, but ``c`` in ``(-1, 0)`` reads the image at ``c + 1`` and ``c`` in
+    ``(n - 1, n)`` at ``2 (n - 1) - c``, where current SciPy reads the edge sample ``0`` or ``n - 1``.
+    The elastic displacements are at most ``alpha = 0.1 min(H, W) < n`` pixels, so ``c`` stays in
+    ``(-n, 2n - 1)``, where these cases are complete.
+
+    Shape:
+        c: any -> same, float64.
+    """
+    low = torch.where(c > -1.0, c + 1.0, -c - 1.0)
+    high = torch.where(c < n, 2.0 * (n - 1) - c, 2.0 * n - 1.0 - c)
+    return torch.where(c < 0, low, torch.where(c > n - 1, high, c)).clamp_(0.0, n - 1.0)
+
+
 def elastic_transform_with_draws(
     x: torch.Tensor, severity: int, *, jitter: torch.Tensor, noise: torch.Tensor
 ) -> torch.Tensor:
@@ -410,9 +432,10 @@ def elastic_transform_with_draws(
        points to the new ones, bilinear, reflect-101 border (``cv2.warpAffine``);
     2. a displacement field ``d = alpha * gaussian_filter(noise, sigma, mode='reflect', truncate=3)``,
        ``noise[:, 0]`` for columns, ``noise[:, 1]`` for rows; output pixel (i, j) samples the warped
-       image at ``(i + d_row, j + d_col)``, bilinear, half-sample reflect border
-       (``scipy.ndimage.map_coordinates(order=1, mode='reflect')``);
-    3. clip and truncate to 8-bit levels.
+       image at ``(i + d_row, j + d_col)``, bilinear, with the ``reflect`` border of the SciPy the
+       generator ran on (``scipy.ndimage.map_coordinates(order=1, mode='reflect')`` before SciPy 1.6,
+       :func:`legacy_scipy_reflect`: it differs from today's on border pixels displaced outwards);
+    3. clip and truncate to 8-bit levels in float32, as the reference's float32 ``clip(x) * 255``.
 
     Sizes other than 32 x 32 scale ``alpha``, ``sigma`` and ``shift`` by ``min(H, W) / 32`` (the
     reference writes them as fractions of the image side, 32 x 0.05 and so on); the centre is
@@ -453,27 +476,40 @@ def elastic_transform_with_draws(
     a = min(h, w) // 3
     cx, cy = float(w // 2), float(h // 2)
     pts1 = torch.tensor([[cx + a, cy + a], [cx + a, cy - a], [cx - a, cy - a]], dtype=_F64, device=dev)
-    pts2 = (pts1 + shift * jitter.to(device=dev, dtype=_F64)).to(torch.float32).to(_F64)
+    # the reference adds the float32 jitter to the float32 points in float32
+    pts2 = (pts1.to(torch.float32) + (shift * jitter.to(device=dev, dtype=_F64)).to(torch.float32)).to(_F64)
     lhs = torch.cat([pts2, torch.ones(b, 3, 1, dtype=_F64, device=dev)], dim=2)
     inverse = torch.linalg.solve(lhs, pts1.expand(b, 3, 2)).transpose(1, 2)  # (B, 2, 3)
-    grid = _affine_source_grid(inverse, h, w).to(torch.float32)
-    image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    grid = _affine_source_grid(inverse, h, w)
+    # interpolated in double and stored float32: a flat region keeps its float32 value exactly, as in
+    # warpAffine (float32 interpolation weights would move it by an ulp, and the truncation below by
+    # a level)
+    image = F.grid_sample(
+        image.to(_F64), grid, mode="bilinear", padding_mode="reflection", align_corners=True
+    ).to(torch.float32)
 
-    # 2. smooth displacement field and bilinear resampling with half-sample reflection
+    # 2. smooth displacement field, bilinear resampling with the legacy SciPy reflect border
     if alpha != 0.0:
         gh = torch.from_numpy(_gaussian_reflect_matrix(h, sigma, 3.0)).to(dev)
         gw = torch.from_numpy(_gaussian_reflect_matrix(w, sigma, 3.0)).to(dev)
         field = (alpha * (gh @ noise.to(device=dev, dtype=_F64) @ gw.T)).to(torch.float32).to(_F64)
         rows = torch.arange(h, dtype=_F64, device=dev).view(1, h, 1)
         cols = torch.arange(w, dtype=_F64, device=dev).view(1, 1, w)
-        gx = (2.0 * (cols + field[:, 0]) + 1.0) / w - 1.0
-        gy = (2.0 * (rows + field[:, 1]) + 1.0) / h - 1.0
-        grid = torch.stack([gx, gy], dim=-1).to(torch.float32)
-        image = F.grid_sample(image, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
-    return truncate_to_uint8_levels_(image.to(_F64), x.dtype)
+        gx = 2.0 * legacy_scipy_reflect(cols + field[:, 0], w) / (w - 1) - 1.0
+        gy = 2.0 * legacy_scipy_reflect(rows + field[:, 1], h) / (h - 1) - 1.0
+        grid = torch.stack([gx, gy], dim=-1)
+        # map_coordinates interpolates a float32 image in double and stores float32
+        image = F.grid_sample(
+            image.to(_F64), grid, mode="bilinear", padding_mode="border", align_corners=True
+        ).to(torch.float32)
+    # the reference's clip(image) * 255 runs in float32: float32(k / 255) * 255 rounds to k there,
+    # while its exact float64 product can lie just below k and truncate to k - 1
+    return levels_as(image.clamp_(0.0, 1.0).mul_(255.0).floor_().to(_F64), x.dtype)
 
 
-@register_corruption("elastic_transform", random=True)
+# version 2: pre-1.6 SciPy reflect border, float32 truncation and float64-interpolated warps (version 1
+# read the edge sample at the border and truncated in float64, one level low on flat regions)
+@register_corruption("elastic_transform", random=True, version=2)
 def elastic_transform(
     x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None
 ) -> torch.Tensor:

@@ -30,7 +30,9 @@ the outputs equal the reference's bit for bit except rare ties (snow, spatter: o
 0.1% of values); the tests state the tolerances. Inputs are read as 8-bit levels (``read_levels``).
 
 Deliberate differences from the reference: draws come from the sample's own stream (the reference
-uses numpy's global generator, unseeded); ImageMagick's motion blur rounds once (see ``blur.py``);
+uses numpy's global generator, unseeded); ImageMagick's motion blur rounds once and to 8 bits as
+ImageMagick 6 did in 2018, not as 6.9.11-60 truncates (see ``blur.py``, which also records the check
+against the real ImageMagick: the snow layer's blur equals its 16-bit result on every value);
 spatter's water mode leaves an image unchanged when its liquid mask is empty (the reference divides
 0 by 0 and writes a black image); frost images are read with Pillow (identical pixels to
 ``cv2.imread`` for the shipped files, checked in the tests).
