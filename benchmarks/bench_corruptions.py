@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "reference"))
 
 from freqbench.ops.random import SampleGenerator  # noqa: E402
 from freqbench.perturbations import PERTURBATIONS  # noqa: E402
-from freqbench.perturbations.corruptions.base import BENCHMARK, EXTRA  # noqa: E402
+from freqbench.corruption_names import BENCHMARK, EXTRA  # noqa: E402
 
 BATCH = 256
 SEVERITY = 3
