@@ -35,9 +35,9 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
 
+from freqbench.corruption_names import BENCHMARK, EXTRA  # noqa: E402
 from freqbench.ops.random import SampleGenerator  # noqa: E402
 from freqbench.perturbations import PERTURBATIONS  # noqa: E402
-from freqbench.corruption_names import BENCHMARK, EXTRA  # noqa: E402
 
 BATCH = 256
 SEVERITY = 3
