@@ -1,9 +1,51 @@
 """freqbench: how image classifiers depend on frequencies.
 
-The public entry points live in :mod:`freqbench.api`; this package root stays import-light so that
-``freqbench report`` and the store never import torch.
+The notebook entry points are exported here and imported on first use (module ``__getattr__``), so
+``import freqbench`` stays light: no torch until a name that needs it is touched, and
+``freqbench.read_run`` never needs torch at all.
+
+>>> import freqbench
+>>> sorted(freqbench.__all__)[:3]
+['RunConfig', 'SuiteOptions', '__version__']
+
+``freqbench.evaluate`` (:func:`freqbench.api.evaluate`), ``load_model``, ``list_models``,
+``read_run`` (:func:`freqbench.report.frame.read_run`), ``RunConfig`` and ``SuiteOptions``; the rest
+of the facade is :mod:`freqbench.api`.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from freqbench._version import __version__
 
-__all__ = ["__version__"]
+if TYPE_CHECKING:
+    from freqbench.api import evaluate, list_models, load_model
+    from freqbench.config import RunConfig, SuiteOptions
+    from freqbench.report.frame import read_run
+
+#: exported name -> the module that defines it, imported when the name is first used
+_LAZY = {
+    "evaluate": "freqbench.api",
+    "load_model": "freqbench.api",
+    "list_models": "freqbench.api",
+    "read_run": "freqbench.report.frame",
+    "RunConfig": "freqbench.config",
+    "SuiteOptions": "freqbench.config",
+}
+
+__all__ = ["RunConfig", "SuiteOptions", "__version__", "evaluate", "list_models", "load_model", "read_run"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'freqbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

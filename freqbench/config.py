@@ -1,12 +1,20 @@
 """Frozen run configuration: the one object passed from the CLI down to the engine.
 
+A run directory holds exactly one configuration. :data:`RESULT_FIELDS` names the fields that decide
+results; a later run into the same directory must agree on all of them (``freqbench run`` refuses
+otherwise). ``batch_size``, ``num_threads``, ``device`` and ``out`` are not among them: per-sample
+randomness derives from (seed, condition, sample index), so batch size and thread count change no
+result, and ``device`` changes at most float rounding (every invocation's device is kept in the
+manifest). :meth:`RunConfig.from_dict` is the one way back from a stored manifest to a config.
+
 Torch-free, so reports and the CLI's argument parsing never import torch.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +22,10 @@ from freqbench.errors import ConfigError
 
 DEFAULT_MODEL = "resnet20_fmnist"
 DEFAULT_DATASET = "fashion_mnist"
+#: seeds are unsigned 64-bit integers (torch's generators take nothing wider)
+SEED_LIMIT = 2**64
+#: the fields of :class:`RunConfig` that decide results (compared with a run directory's stored config)
+RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "shard", "options")
 
 
 def freqbench_home() -> Path:
@@ -22,9 +34,67 @@ def freqbench_home() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "freqbench"
 
 
+# typed reading of stored values -------------------------------------------------------------------
+def _kind(v: Any) -> str:
+    return "null" if v is None else type(v).__name__
+
+
+def _str(v: Any, where: str) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(f"{where}: expected a string, got {_kind(v)} {v!r}")
+    return v
+
+
+def _int(v: Any, where: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ConfigError(f"{where}: expected an integer, got {_kind(v)} {v!r}")
+    return v
+
+
+def _optional(read: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    return lambda v, where: None if v is None else read(v, where)
+
+
+def _list_of(read: Callable[[Any, str], Any]) -> Callable[[Any, str], tuple[Any, ...]]:
+    def go(v: Any, where: str) -> tuple[Any, ...]:
+        if not isinstance(v, list):
+            raise ConfigError(f"{where}: expected a list, got {_kind(v)} {v!r}")
+        return tuple(read(x, f"{where}[{i}]") for i, x in enumerate(v))
+
+    return go
+
+
+def _path(v: Any, where: str) -> Path:
+    return Path(_str(v, where))
+
+
+def _shard(v: Any, where: str) -> tuple[int, int]:
+    got = _list_of(_int)(v, where)
+    if len(got) != 2:
+        raise ConfigError(f"{where}: expected [INDEX, COUNT], got {v!r}")
+    return (got[0], got[1])
+
+
+def _fields_of(
+    cls: type, d: Any, where: str, readers: Mapping[str, Callable[[Any, str], Any]]
+) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise ConfigError(f"{where}: expected an object, got {_kind(d)}")
+    names = [f.name for f in fields(cls)]
+    missing = [n for n in names if n not in d]
+    if missing:
+        raise ConfigError(f"{where}: missing {', '.join(missing)}")
+    extra = sorted(set(d) - set(names))
+    if extra:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(extra)}")
+    return {n: readers[n](d[n], f"{where}.{n}") for n in names}
+
+
 @dataclass(frozen=True)
 class SuiteOptions:
     """Options a suite may read to shape its condition grid; ``None`` means the suite default.
+
+    Each suite declares the fields it reads (``Suite.reads``); giving one it does not read is an error.
 
     Attributes:
         eps: attack budgets as written on the command line (``("2/255", "8/255")``).
@@ -41,6 +111,23 @@ class SuiteOptions:
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
 
+    def given(self) -> tuple[str, ...]:
+        """Names of the options that are set (not ``None``)."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "options") -> SuiteOptions:
+        """Inverse of :meth:`to_dict`, validating every type (:class:`ConfigError` naming the field)."""
+        return cls(**_fields_of(cls, d, where, _OPTION_READERS))
+
+
+_OPTION_READERS: dict[str, Callable[[Any, str], Any]] = {
+    "eps": _optional(_list_of(_str)),
+    "corruptions": _optional(_list_of(_str)),
+    "severities": _optional(_list_of(_int)),
+    "baseline": _optional(_str),
+}
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -54,12 +141,12 @@ class RunConfig:
         limit: evaluate the fixed ``limit``-sample subset of ``ArrayDataset.subset`` (None: all).
         batch_size: starting batch size (halved on out-of-memory).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``...
-        seed: run seed; per-sample randomness derives from (seed, condition, sample index).
+        seed: run seed in ``[0, 2**64)``; per-sample randomness derives from (seed, condition, sample index).
         out: run directory.
         data_root: explicit dataset root searched first.
         shard: (index, count): this process evaluates sample positions ``i`` with ``i % count == index``.
         options: suite options.
-        num_threads: CPU threads for torch (None: torch default).
+        num_threads: CPU threads for torch (None: torch default), at least 1.
     """
 
     suite: str
@@ -81,6 +168,12 @@ class RunConfig:
             raise ConfigError(f"--limit must be a positive integer, got {self.limit}")
         if self.batch_size <= 0:
             raise ConfigError(f"--batch-size must be positive, got {self.batch_size}")
+        if not 0 <= self.seed < SEED_LIMIT:
+            raise ConfigError(f"--seed must be an integer in [0, 2**64), got {self.seed}")
+        if self.num_threads is not None and self.num_threads < 1:
+            raise ConfigError(
+                f"--threads must be at least 1, got {self.num_threads}; omit it for torch's default"
+            )
         index, count = self.shard
         if not (count >= 1 and 0 <= index < count):
             raise ConfigError(f"shard must be INDEX/COUNT with 0 <= INDEX < COUNT, got {index}/{count}")
@@ -98,3 +191,46 @@ class RunConfig:
         d["shard"] = list(self.shard)
         d["options"] = self.options.to_dict()
         return d
+
+    def results(self) -> dict[str, Any]:
+        """The result-deciding part of :meth:`to_dict` (:data:`RESULT_FIELDS`), options one by one.
+
+        ``data_root`` is compared resolved (absolute), so ``./data`` and its absolute path agree.
+        """
+        d = self.to_dict()
+        out = {k: d[k] for k in RESULT_FIELDS if k != "options"}
+        if self.data_root is not None:
+            out["data_root"] = str(self.data_root.expanduser().resolve())
+        return {**out, **d["options"]}
+
+    def result_differences(self, other: RunConfig) -> list[str]:
+        """``'seed 0 vs 7'`` for each result-deciding field on which ``self`` and ``other`` differ."""
+        a, b = self.results(), other.results()
+        return [f"{k} {a[k]!r} vs {b[k]!r}" for k in a if a[k] != b[k]]
+
+    @classmethod
+    def from_dict(cls, d: Any, *, where: str = "config") -> RunConfig:
+        """Rebuild a config from :meth:`to_dict`'s output (a stored manifest's ``config``).
+
+        Raises:
+            ConfigError: ``d`` is not an object, misses or adds a field, or holds a value of the wrong
+                type or out of range; the message names the field.
+        """
+        return cls(**_fields_of(cls, d, where, _CONFIG_READERS))
+
+
+_CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
+    "suite": _str,
+    "models": _list_of(_str),
+    "dataset": _str,
+    "split": _str,
+    "limit": _optional(_int),
+    "batch_size": _int,
+    "device": _str,
+    "seed": _int,
+    "out": _path,
+    "data_root": _optional(_path),
+    "shard": _shard,
+    "options": lambda v, where: SuiteOptions.from_dict(v, where=where),
+    "num_threads": _optional(_int),
+}

@@ -40,6 +40,18 @@ class IncompatibleError(FreqbenchError, ValueError):
     """A model and a dataset (or an input) disagree on channels, size or class count."""
 
 
+class BackendError(FreqbenchError, ValueError):
+    """A compute backend asked for by name cannot serve the request (device, dtype or size)."""
+
+
+class NonFiniteError(FreqbenchError, ArithmeticError):
+    """A model returned NaN or infinite logits (broken weights or inputs): no accuracy is counted."""
+
+
+class MissingResultError(FreqbenchError, LookupError):
+    """A summary needs records the run does not hold (a model's clean accuracy, a corruption condition)."""
+
+
 class DependencyError(FreqbenchError, ImportError):
     """An optional third-party package is missing or cannot be imported."""
 

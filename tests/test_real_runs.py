@@ -25,10 +25,6 @@ from freqbench.cli.main import app
 from freqbench.models.cifar_resnet import CifarResNet
 
 pytestmark = pytest.mark.real
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-JPEG_TAR = SHARED / "cifar10-jpeg" / "test.tar.gz"
-AKAMASTER = SHARED / "weights" / "akamaster" / "resnet20-12fca82f.th"
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
 LIMIT = 1000
 runner = CliRunner()
 
@@ -59,21 +55,20 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path / "home"
 
 
-@pytest.mark.skipif(
-    not (JPEG_TAR.is_file() and AKAMASTER.is_file()), reason=f"{SHARED} (CIFAR-10 JPEG, akamaster) absent"
-)
-def test_akamaster_resnet20_on_cifar10_jpeg(tmp_path) -> None:
+def test_akamaster_resnet20_on_cifar10_jpeg(tmp_path, real_data) -> None:
+    jpeg_tar = real_data.shared("cifar10-jpeg/test.tar.gz")
+    akamaster = real_data.shared("weights/akamaster/resnet20-12fca82f.th")
     res = runner.invoke(
-        app, ["data", "import", "resnet20_cifar10.akamaster", str(AKAMASTER)], catch_exceptions=False
+        app, ["data", "import", "resnet20_cifar10.akamaster", str(akamaster)], catch_exceptions=False
     )
     assert res.exit_code == 0, res.output
     out = tmp_path / "run"
-    _run("--model", "resnet20_cifar10.akamaster", "--dataset", f"imagefolder:{JPEG_TAR}", "--out", str(out))
+    _run("--model", "resnet20_cifar10.akamaster", "--dataset", f"imagefolder:{jpeg_tar}", "--out", str(out))
     acc, arrays = _clean(out)
     assert len(arrays["index"]) == LIMIT
 
     # independent: class-per-folder order (classes sorted, files in natural order), decoded with PIL
-    with tarfile.open(JPEG_TAR) as tar:
+    with tarfile.open(jpeg_tar) as tar:
         members = [m for m in tar.getmembers() if m.isfile() and m.name.endswith(".jpg")]
         classes = sorted({Path(m.name).parent.name for m in members})
         members.sort(key=lambda m: (Path(m.name).parent.name, _natural(Path(m.name).name)))
@@ -83,7 +78,7 @@ def test_akamaster_resnet20_on_cifar10_jpeg(tmp_path) -> None:
         )
     labels = np.array([classes.index(Path(m.name).parent.name) for m in chosen])
     net = CifarResNet(depth=20, num_classes=10, in_channels=3)
-    state = torch.load(AKAMASTER, map_location="cpu", weights_only=True)["state_dict"]
+    state = torch.load(akamaster, map_location="cpu", weights_only=True)["state_dict"]
     net.load_state_dict({k.removeprefix("module."): v for k, v in state.items()})
     x = torch.from_numpy(imgs).permute(0, 3, 1, 2).float() / 255
     mean = torch.tensor([0.485, 0.456, 0.406])[:, None, None]
@@ -97,19 +92,16 @@ def test_akamaster_resnet20_on_cifar10_jpeg(tmp_path) -> None:
     assert acc > 0.76
 
 
-@pytest.mark.skipif(
-    not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file(), reason="dataset-fashion-mnist not installed"
-)
-def test_default_model_on_fashion_mnist(tmp_path) -> None:
+def test_default_model_on_fashion_mnist(tmp_path, real_data) -> None:
+    images_gz = real_data.fashion_mnist("t10k-images-idx3-ubyte.gz")
+    labels_gz = real_data.fashion_mnist("t10k-labels-idx1-ubyte.gz")
     out = tmp_path / "run"
     _run("--out", str(out))  # the embedded default: resnet20_fmnist on the Fashion-MNIST test set
     acc, arrays = _clean(out)
 
-    raw = gzip.decompress((FMNIST / "t10k-images-idx3-ubyte.gz").read_bytes())
+    raw = gzip.decompress(images_gz.read_bytes())
     imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[arrays["index"]]
-    labels = np.frombuffer(
-        gzip.decompress((FMNIST / "t10k-labels-idx1-ubyte.gz").read_bytes()), np.uint8, offset=8
-    )
+    labels = np.frombuffer(gzip.decompress(labels_gz.read_bytes()), np.uint8, offset=8)
     labels = labels[arrays["index"]]
     weights = Path(__file__).resolve().parents[1] / "freqbench" / "models" / "weights" / "resnet20_fmnist.pt"
     net = CifarResNet(depth=20, num_classes=10, in_channels=1)

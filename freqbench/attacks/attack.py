@@ -156,6 +156,18 @@ class AttackBase:
     ) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define _run()")
 
+    def diagnostics(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample measurements of the returned batch (default: none), e.g. ``out_of_band_energy``.
+
+        Same contract as :meth:`freqbench.perturbations.base.Perturbation.diagnostics`: called by the
+        engine once per batch without gradients; ``{name: (B,) float tensor}``; stored as
+        ``diag_<name>`` and summarised as the record ``<name>`` (mean with a 95% interval).
+
+        Shape:
+            x, x_adv: (B, C, H, W) -> each value (B,).
+        """
+        return {}
+
     def __call__(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, generator: SampleGenerator | None = None
     ) -> torch.Tensor:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import nn
@@ -34,7 +34,10 @@ class Attack(Protocol):
     norm: Norm
     eps: float
     implementation: str
-    #: a per-(model, condition) folder inside the run directory, set by the engine before calling
+    #: True when the attack keeps resumable state under ``state_dir``
+    resumable: ClassVar[bool]
+    #: a folder inside the run directory named by the condition's content key (so per model weights,
+    #: data and condition), set by the engine before calling; only resumable attacks use it
     state_dir: Path | None
 
     def spec(self) -> dict[str, Any]: ...
@@ -42,6 +45,10 @@ class Attack(Protocol):
     def __call__(
         self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, generator: SampleGenerator | None = None
     ) -> torch.Tensor: ...
+
+    def diagnostics(self, x: torch.Tensor, x_adv: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample measurements ``{name: (B,)}`` of a returned batch (see ``AttackBase``)."""
+        ...
 
 
 AttackFactory = Callable[..., Attack]

@@ -17,7 +17,9 @@ Seeding: pyautoattack reseeds torch's global RNG with its ``seed`` before every 
 :func:`~freqbench.attacks.attack.batch_seed` of the batch and restores the caller's RNG state afterwards.
 As with every attack driven by the global RNG, results depend on which samples share a batch.
 
-Resumable state (``state_dir``, set by the engine to a folder per model and condition): for each batch,
+Resumable state (``state_dir``, set by the engine to ``<run>/state/<content key>``, the key of the
+condition, which covers the model's weights, the data and the attack spec, so state computed against
+other weights is never reused): for each batch,
 ``batch-<key>-n<B>.json`` is pyautoattack's own state file (which attacks ran, robust flags), written as
 the cascade progresses, and ``batch-<key>-n<B>.pt`` holds the finished adversarial images with a
 fingerprint of the inputs and the attack spec. ``<key>`` is the 16-hex-digit stream key of the batch's
@@ -33,6 +35,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, get_args
@@ -161,9 +164,14 @@ class ReferenceAutoAttack(AttackBase):
             x, y, batch_size=x.shape[0], state_path=None if paths is None else paths[0]
         )
         if paths is not None:
-            tmp = paths[1].with_suffix(".pt.tmp")
-            torch.save({"fingerprint": fingerprint, "x_adv": x_adv.detach().cpu()}, tmp)
-            os.replace(tmp, paths[1])
+            # a unique temporary name: two writers of one folder never share (and tear) one file
+            fd, tmp = tempfile.mkstemp(prefix=f".{paths[1].name}.", suffix=".tmp", dir=paths[1].parent)
+            os.close(fd)
+            try:
+                torch.save({"fingerprint": fingerprint, "x_adv": x_adv.detach().cpu()}, tmp)
+                os.replace(tmp, paths[1])
+            finally:
+                Path(tmp).unlink(missing_ok=True)
         return x_adv
 
 

@@ -28,13 +28,16 @@ def data_ls(
 @data_app.command("import")
 def data_import(
     name: Annotated[str, typer.Argument(help="dataset (cifar10, fashion_mnist, cifar10c...) or model name")],
-    path: Annotated[Path, typer.Argument(help="file or folder to verify and copy into the cache")],
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="archive, folder or files to verify and copy into the cache (all or nothing)"),
+    ],
 ) -> None:
     """Verify checksums/format and copy a dataset or pretrained weights into the freqbench cache."""
     from freqbench import api
 
-    dest = api.import_data(name, path, report=lambda line: err.print(line, highlight=False))
-    out.print(f"imported {name} -> {dest}", highlight=False)
+    dest = api.import_data(name, paths, report=lambda line: err.print(line, highlight=False, soft_wrap=True))
+    out.print(f"imported {name} -> {dest}", highlight=False, soft_wrap=True)
 
 
 @data_app.command("make-c")
@@ -48,7 +51,9 @@ def make_c(
     seed: Annotated[int, typer.Option(help="seed (same streams as `freqbench run --seed`)")] = 0,
     batch_size: Annotated[int, typer.Option(help="batch size")] = 256,
     data_root: Annotated[Path | None, typer.Option(help="look for the dataset here first")] = None,
-    limit: Annotated[int | None, typer.Option(help="only the first N images")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="only the documented N-image subset (as `run --limit N`)")
+    ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda")] = "auto",
 ) -> None:
     """Write a dataset corrupted in the released CIFAR-10-C layout (<corruption>.npy + labels.npy)."""
@@ -57,7 +62,7 @@ def make_c(
 
     names = tuple(v.strip() for item in corruptions or () for v in item.split(",") if v.strip()) or None
     with RichProgress(err) as progress:
-        folder = api.make_c(
+        made = api.make_c(
             dataset,
             out_dir,
             corruptions=names,
@@ -70,4 +75,5 @@ def make_c(
             device=device,
             progress=progress,
         )
-    out.print(f"wrote {folder}; read it back with --suite cifar10c --data-root {out_dir}", highlight=False)
+    out.print(f"wrote {made.folder}", highlight=False, soft_wrap=True)
+    out.print(f"read it back with: {made.command}", highlight=False, soft_wrap=True)

@@ -1,12 +1,14 @@
 """The ``freqbench`` command line: thin typer commands over :mod:`freqbench.api`.
 
 Every :class:`~freqbench.errors.FreqbenchError` becomes a one-line message and exit code 2;
-``freqbench check`` exits 1 when a run falls below its baseline.
+``freqbench check`` exits 1 when a run moved away from its baseline (either way) or misses
+records of it.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -40,15 +42,26 @@ def _split_list(values: list[str] | None) -> tuple[str, ...] | None:
     return tuple(v.strip() for item in values for v in item.split(",") if v.strip())
 
 
-def _stored_options(stored: dict[str, Any]) -> SuiteOptions:
-    def tup(v: Any) -> Any:
-        return tuple(v) if isinstance(v, list) else v
+def _say(console: Console, text: str, style: str | None = None) -> None:
+    """One line, as written: no markup, no highlighting, no wrapping at the terminal width."""
+    console.print(" ".join(text.split("\n")), style=style, markup=False, highlight=False, soft_wrap=True)
 
-    return SuiteOptions(
-        eps=tup(stored.get("eps")),
-        corruptions=tup(stored.get("corruptions")),
-        severities=tup(stored.get("severities")),
-        baseline=stored.get("baseline"),
+
+def _interrupted(config: RunConfig) -> None:
+    """The note after Ctrl-C: how much of the run is stored and the command that resumes it."""
+    from freqbench import api
+    from freqbench.store.run import RunStore
+
+    try:
+        stored = len(RunStore(config.out).completed_keys())
+    except FreqbenchError:
+        stored = 0
+    total = len(api.get_suite(config.suite, config.options).conditions) * len(config.models)
+    _say(
+        err,
+        f"interrupted: {stored} of {total} condition(s) stored in {config.out}; resume with "
+        f"`freqbench run --resume --out {shlex.quote(str(config.out))}`",
+        style="yellow",
     )
 
 
@@ -58,7 +71,15 @@ def run(
         str | None, typer.Option(help="suite name (`freqbench ls suites`); default corruptions")
     ] = None,
     model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="model name or wildcard; repeatable")
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="one model per option, repeatable: a name, a wildcard ('resnet*'), SOURCE:REST taken "
+            "literally (timm:NAME?pretrained=false, checkpoint:PATH; quote a path holding '+' as "
+            "checkpoint:'a+b.pt'), optionally +FILTER (resnet20_cifar10+low_pass_butterworth@r=8,order=2); "
+            "never split at commas",
+        ),
     ] = None,
     dataset: Annotated[
         str | None, typer.Option("--dataset", "-d", help="dataset name or imagefolder:PATH")
@@ -71,7 +92,14 @@ def run(
         Path | None, typer.Option("--out", help="run directory (default runs/<suite>-<dataset>)")
     ] = None,
     resume: Annotated[
-        bool, typer.Option(help="continue the run stored in --out with its stored settings")
+        bool,
+        typer.Option(
+            help="continue the run stored in --out with its stored settings (only --batch-size, "
+            "--device and --threads may change)"
+        ),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option(help="delete the run stored in --out (another configuration) and start over")
     ] = False,
     data_root: Annotated[Path | None, typer.Option(help="look for datasets here first")] = None,
     split: Annotated[str | None, typer.Option(help="dataset split")] = None,
@@ -84,14 +112,22 @@ def run(
     baseline: Annotated[
         str | None, typer.Option(help="baseline model for mCE (must be one of --model)")
     ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch")] = None,
+    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (at least 1)")] = None,
     details: Annotated[bool, typer.Option(help="also print the per-condition table")] = False,
 ) -> None:
-    """Evaluate models on a dataset under a suite of conditions; prints tables, writes report.md."""
+    """Evaluate models on a dataset under a suite of conditions; prints tables, writes report.md.
+
+    An --out directory holds one configuration: a run whose result-deciding settings differ from the
+    stored ones is refused (use another --out, --resume, or --force). Ctrl-C stops after saying what
+    is stored and how to resume.
+    """
     from freqbench import api
     from freqbench.engine.progress import RichProgress
     from freqbench.report.render import print_console
-    from freqbench.store.run import RunStore
+    from freqbench.store.run import REPORT, RunStore, atomic_write_bytes
+
+    if resume and force:
+        raise ConfigError("--resume continues the stored run and --force deletes it: pass one of them")
 
     given: dict[str, Any] = {
         "suite": suite,
@@ -100,12 +136,12 @@ def run(
         "batch_size": batch_size,
         "device": device,
         "seed": seed,
-        "data_root": data_root,
+        "data_root": None if data_root is None else data_root.expanduser().resolve(),
         "split": split,
         "num_threads": threads,
     }
     if model:
-        given["models"] = api.expand_models(_split_list(model) or ())
+        given["models"] = api.expand_models(model)
     sev = _split_list(severities)
     eps_given = _split_list(eps)
     corr_given = _split_list(corruptions)
@@ -116,21 +152,7 @@ def run(
     if resume:
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR (the directory of the run to continue)")
-        stored = RunStore(out_dir).read_manifest()["config"]
-        base = RunConfig(
-            suite=stored["suite"],
-            models=tuple(stored["models"]),
-            dataset=stored["dataset"],
-            split=stored["split"],
-            limit=stored["limit"],
-            batch_size=stored["batch_size"],
-            device=stored["device"],
-            seed=stored["seed"],
-            out=out_dir,
-            data_root=Path(stored["data_root"]) if stored["data_root"] else None,
-            options=_stored_options(stored["options"]),
-            num_threads=stored.get("num_threads"),
-        )
+        base = RunStore(out_dir).config().replace(out=out_dir)
     else:
         name = given["suite"] or "corruptions"
         ds = given["dataset"] or DEFAULT_DATASET
@@ -149,6 +171,12 @@ def run(
         baseline=baseline if baseline is not None else old.baseline,
     )
     config = base.replace(**changes, options=new_opts)
+    if resume and base.result_differences(config):
+        raise ConfigError(
+            f"--resume continues the run in {out_dir} with its stored settings, and these options would "
+            f"change its results (stored vs given: {'; '.join(base.result_differences(config))}); drop "
+            "them, or start a new run with another --out"
+        )
     if baseline and baseline not in config.models:
         raise ConfigError(f"--baseline {baseline!r} must also be evaluated: add --model {baseline}")
 
@@ -156,12 +184,16 @@ def run(
         f"[bold]freqbench run[/] suite={config.suite} models={', '.join(config.models)} "
         f"dataset={config.dataset} out={config.out}"
     )
-    with RichProgress(err) as progress:
-        result = api.run(config, progress=progress)
+    try:
+        with RichProgress(err) as progress:
+            result = api.run(config, progress=progress, force=force)
+    except KeyboardInterrupt:
+        _interrupted(config)
+        raise typer.Exit(130) from None
     manifest = result.store.read_manifest()
     print_console(result.records, manifest, console=out, details=details)
-    md = result.store.root / "report.md"
-    md.write_text(api.render(result.store.root, "md"))
+    md = result.store.root / REPORT
+    atomic_write_bytes(md, api.render(result.store.root, "md").encode())
     err.print(f"{result.evaluated} condition(s) evaluated; report: {md}")
 
 
@@ -188,7 +220,7 @@ def report(
 ) -> None:
     """Rebuild a run's tables from its stored records (no torch needed)."""
     from freqbench.report.render import RENDERERS, Format, print_console
-    from freqbench.store.run import RunStore
+    from freqbench.store.run import RunStore, atomic_write_bytes
 
     try:
         fmt = Format(format)
@@ -196,34 +228,66 @@ def report(
         raise ConfigError(
             f"--format must be one of {', '.join(f.value for f in Format)}, got {format!r}"
         ) from e
+    if output is not None and fmt is Format.CONSOLE:
+        raise ConfigError("--output writes a file: pass --format md, csv, json or latex with it")
+    if output is not None and output.is_dir():
+        raise ConfigError(f"--output {output} is a directory; give a file path, e.g. {output / 'report.md'}")
     store = RunStore(run_dir)
-    records, manifest = store.records(), store.read_manifest()
+    manifest, records = store.read_manifest(), store.records()
     if fmt is Format.CONSOLE:
         print_console(records, manifest, console=out, details=details)
         return
     text = RENDERERS[fmt](records, manifest)
     if output:
-        output.write_text(text)
+        atomic_write_bytes(output, text.encode())
     else:
         sys.stdout.write(text)
 
 
 @app.command()
 def check(
-    run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-    baseline: Annotated[Path, typer.Option(help="baseline records file (JSONL)")],
-    tolerance: Annotated[float, typer.Option(help="allowed drop in percentage points")] = 0.0,
+    run_dir: Annotated[Path, typer.Argument(help="a run directory (the --out of `freqbench run`)")],
+    baseline: Annotated[Path, typer.Option(help="baseline records file (JSONL, a run's records.jsonl)")],
+    tolerance: Annotated[
+        float,
+        typer.Option(
+            help="allowed change either way: percentage points for accuracy and success_rate, the "
+            "metric's unit otherwise; finite, >= 0"
+        ),
+    ] = 0.0,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", help="metric to compare; repeatable or comma-separated (default accuracy)"),
+    ] = None,
 ) -> None:
-    """Fail (exit 1) when a condition dropped below the baseline or is missing."""
-    from freqbench import api
+    """Fail (exit 1) when a baseline record moved beyond the tolerance, either way, or is missing.
 
-    problems = api.check(run_dir, baseline, tolerance=tolerance)
-    if problems:
-        for p in problems:
-            err.print(f"[red]{p}[/]", highlight=False)
-        err.print(f"[red]check failed: {len(problems)} problem(s)[/]")
+    Records are compared only when what decides them agrees (suite, n, split, limit, subset, seed,
+    suite version, weights); otherwise, and for a missing run or baseline, it is an error (exit 2).
+    """
+    from freqbench.report.gate import DEFAULT_METRICS, check_run  # torch-free, like `report`
+
+    metrics = _split_list(metric) or DEFAULT_METRICS
+    result = check_run(run_dir, baseline, tolerance=tolerance, metrics=metrics)
+    names = ", ".join(result.metrics)
+    if not result.passed:
+        for line in result.lines():
+            err.print(line, style="red", markup=False, highlight=False, soft_wrap=True)
+        err.print(
+            f"check failed: {len(result.findings)} of {result.checked} baseline {names} record(s) "
+            f"moved beyond {result.tolerance:g} or are missing",
+            style="red",
+            markup=False,
+            soft_wrap=True,
+        )
         raise typer.Exit(1)
-    out.print(f"check passed: every baseline condition within {tolerance:g} points")
+    note = f"; {result.unchecked} run record(s) not in the baseline, unchecked" if result.unchecked else ""
+    out.print(
+        f"check passed: {result.checked} baseline {names} record(s) within {result.tolerance:g}{note}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def main() -> None:
@@ -231,7 +295,7 @@ def main() -> None:
     try:
         app()
     except FreqbenchError as e:
-        err.print(f"[red]error:[/] {e}", highlight=False)
+        _say(err, f"error: {e}", style="red")
         sys.exit(2)
 
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from freqbench.data.base import DATASETS, ArrayDataset, DataFormatError, DataRequest, DatasetInfo
 from freqbench.data.cifar_c import REPLAYS, Replay
+from freqbench.data.sources import SOURCES
 
+# SOURCES too: `data import mnist` may be the first lookup, before any DATASETS lookup imported them
 for _module in ("cifar", "mnist", "imagefolder"):
     DATASETS.register_module(f"freqbench.data.{_module}")
+    SOURCES.register_module(f"freqbench.data.{_module}")
 
 __all__ = ["DATASETS", "REPLAYS", "ArrayDataset", "DataFormatError", "DataRequest", "DatasetInfo", "Replay"]

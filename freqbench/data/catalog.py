@@ -3,23 +3,19 @@
 ``list_datasets()`` reports, per registered named dataset and split, where it would be read from right
 now (root / cache / system location) or that it is missing, without downloading anything.
 ``import_dataset(name, path)`` verifies a local copy (pinned checksums for known files, format
-otherwise) and copies it into the cache, ``$FREQBENCH_HOME/datasets/<name>/``.
+otherwise) and copies it into the cache, ``$FREQBENCH_HOME/datasets/<name>/``, all or nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from freqbench.data.base import DATASETS, DataRequest
+from freqbench.data.base import DataRequest
 from freqbench.data.cache import dataset_dir, import_command
-from freqbench.data.sources import SOURCES, Report, locate
+from freqbench.data.sources import SOURCES, Report, import_into_cache, locate
 from freqbench.errors import MissingDataError
-
-
-def _load_sources() -> None:
-    # the loader modules register their sources when DATASETS imports them
-    DATASETS.names()
 
 
 @dataclass(frozen=True)
@@ -43,7 +39,6 @@ class DatasetStatus:
 
 def list_datasets(*, root: Path | None = None) -> list[DatasetStatus]:
     """Status of every split of every named dataset (``imagefolder:`` paths are not listed)."""
-    _load_sources()
     statuses = []
     for name in SOURCES.names():
         source = SOURCES.get(name)
@@ -57,12 +52,13 @@ def list_datasets(*, root: Path | None = None) -> list[DatasetStatus]:
     return statuses
 
 
-def import_dataset(name: str, path: Path, *, report: Report | None = None) -> Path:
-    """Verify the dataset ``name`` at ``path`` and copy it into the cache.
+def import_dataset(name: str, path: Path | Sequence[Path], *, report: Report | None = None) -> Path:
+    """Verify the dataset ``name`` at ``path`` and copy it into the cache, all or nothing.
 
     Args:
         name: a registered dataset (or replay) name, e.g. ``cifar10``, ``fashion_mnist``, ``cifar10c``.
-        path: an official archive or a folder holding the files (see each dataset's ``accepts``).
+        path: an official archive, a folder holding the files, or (IDX datasets) the files themselves;
+            several paths are imported together (see each dataset's ``accepts``).
         report: receives one line per verified or copied file (the CLI prints them).
 
     Returns:
@@ -71,13 +67,12 @@ def import_dataset(name: str, path: Path, *, report: Report | None = None) -> Pa
     Raises:
         UnknownNameError: ``name`` is not a named dataset.
         MissingDataError: ``path`` does not hold the dataset.
-        ChecksumError: a known file has the wrong checksum (nothing of it is copied).
+        ChecksumError: a known file has the wrong checksum.
         DataFormatError: a file is not in the dataset's format.
+
+    On any error (``KeyboardInterrupt`` included) the cache is left exactly as it was.
     """
-    _load_sources()
     source = SOURCES.get(name)
-    dest = dataset_dir(name)
-    written = source.import_from(Path(path).expanduser(), dest, report=report or (lambda _line: None))
-    if not written:
-        raise MissingDataError(f"{path}: nothing of dataset {name!r} was found to import ({source.accepts})")
-    return dest
+    paths = [Path(path)] if isinstance(path, (str, Path)) else [Path(p) for p in path]
+    import_into_cache(source, paths, report=report or (lambda _line: None))
+    return dataset_dir(name)

@@ -211,7 +211,7 @@ class CifarSource(ArraySource):
         written = []
         for n in present:
             written.append(install_file(folder / n, dest / r.folder / n, md5=r.md5[n]))
-            report(f"verified md5 and copied {folder / n} -> {dest / r.folder / n}")
+            report(f"verified the md5 of {folder / n} (the official {r.folder}/{n})")
         return written
 
 

@@ -8,11 +8,19 @@ section 1)::
     CIFAR-10-C/<corruption>.npy   uint8 (5N, H, W, C), severity-major: rows (s-1)*N .. s*N-1 hold
                                   severity s, each block in the test-set order
     CIFAR-10-C/labels.npy         uint8 (5N,): the test labels repeated five times
+    CIFAR-10-C/indices.npy        int64 (N,), optional (freqbench's own addition, never in the release):
+                                  the sample index of each row in the full test set, strictly
+                                  increasing; written by ``make-c --limit`` (absent: rows 0..N-1)
 
 ``REPLAYS`` maps ``cifar10c`` / ``cifar100c`` to a factory ``(DataRequest, *, corruption, severity) ->
 Replay``. Files are memory-mapped (``np.load(mmap_mode='r')``) and opened once per process (cached by
-path, modification time and size), so a suite that walks the 75 conditions reads each severity block
-once. The root is searched like a dataset (:mod:`freqbench.data.sources`): ``--data-root`` (the folder
+path, modification and change times, size and inode), so a suite that walks the 75 conditions reads each
+severity block once. Each :class:`Replay` carries the identity of the bytes it reads (file size,
+dtype, shape, rows and the sha256 of exactly those rows, cached by file stamp in
+``$FREQBENCH_HOME/fingerprints``), which enters the result key: a run on other files under another
+``--data-root``, or on files replaced in place, is evaluated again instead of being taken as stored.
+
+The root is searched like a dataset (:mod:`freqbench.data.sources`): ``--data-root`` (the folder
 holding ``CIFAR-10-C/``, or that folder itself, recognised by its ``labels.npy``), the cache
 ``datasets/cifar10c/``, then the Zenodo download.
 
@@ -27,10 +35,11 @@ import functools
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,9 +51,12 @@ from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.data.sources import Report, Source, fetch_archive, import_archive, locate, register_source
 from freqbench.errors import ConfigError, MissingDataError
 from freqbench.ops.download import atomic_destination, install_file, sha256_file
+from freqbench.ops.fingerprint import sha256_range
 from freqbench.registry import Registry
 
 LABELS_FILE = "labels.npy"
+INDICES_FILE = "indices.npy"
+_NOT_CORRUPTIONS = frozenset({LABELS_FILE, INDICES_FILE})
 #: the 19 corruption files of the release (15 benchmark + 4 extra), as named on Zenodo
 RELEASED_CORRUPTIONS = tuple(sorted(ALL))
 
@@ -62,13 +74,13 @@ def c_folder_name(dataset: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", dataset).strip("_") + "-C"
 
 
-def _npy_stamp(path: Path) -> tuple[str, int, int]:
+def _npy_stamp(path: Path) -> tuple[str, int, int, int, int]:
     st = path.stat()
-    return str(path.resolve()), st.st_mtime_ns, st.st_size
+    return str(path.resolve()), st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino
 
 
 @functools.lru_cache(maxsize=128)
-def _open_npy(key: tuple[str, int, int]) -> np.ndarray:
+def _open_npy(key: tuple[str, int, int, int, int]) -> np.ndarray:
     path = key[0]
     try:
         return np.load(path, mmap_mode="r", allow_pickle=False)
@@ -77,13 +89,37 @@ def _open_npy(key: tuple[str, int, int]) -> np.ndarray:
 
 
 def open_npy(path: Path) -> np.ndarray:
-    """Memory-map a ``.npy`` file, once per (path, mtime, size)."""
+    """Memory-map a ``.npy`` file, once per (path, mtime, ctime, size, inode)."""
     return _open_npy(_npy_stamp(path))
 
 
+def block_fingerprint(path: Path, array: np.ndarray, rows: slice) -> dict[str, Any]:
+    """Identity of rows ``rows`` of the memory-mapped ``.npy`` ``array`` read from ``path``.
+
+    The file's size, the array's dtype and shape, the rows and the sha256 of exactly the bytes that hold
+    those rows (cached by file stamp, :func:`freqbench.ops.fingerprint.sha256_range`). A Fortran-order
+    array, whose rows are not contiguous, is hashed whole.
+    """
+    n = array.shape[0]
+    start, stop, _ = rows.indices(n)
+    offset = getattr(array, "offset", None)
+    if isinstance(offset, int) and array.flags.c_contiguous:
+        row_bytes = array.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
+        sha = sha256_range(path, offset + start * row_bytes, offset + stop * row_bytes)
+    else:
+        sha = sha256_range(path)
+    return {
+        "size": path.stat().st_size,
+        "dtype": str(array.dtype),
+        "shape": list(array.shape),
+        "rows": [start, stop],
+        "sha256": sha,
+    }
+
+
 def list_corruptions(folder: Path) -> list[str]:
-    """The corruption files present in a C folder (``*.npy`` other than ``labels.npy``), sorted."""
-    return sorted(p.stem for p in folder.glob("*.npy") if p.name != LABELS_FILE)
+    """The corruption files present in a C folder (``*.npy`` but labels and indices), sorted."""
+    return sorted(p.stem for p in folder.glob("*.npy") if p.name not in _NOT_CORRUPTIONS)
 
 
 def read_c_labels(folder: Path, *, num_classes: int) -> np.ndarray:
@@ -104,6 +140,22 @@ def read_c_labels(folder: Path, *, num_classes: int) -> np.ndarray:
             f"{path}: labels must lie in [0, {num_classes}), found [{blocks.min()}, {blocks.max()}]"
         )
     return labels
+
+
+def read_c_indices(folder: Path, *, rows: int) -> np.ndarray | None:
+    """``indices.npy`` of a C folder, validated: integer (rows,), strictly increasing, >= 0; or None."""
+    path = folder / INDICES_FILE
+    if not path.is_file():
+        return None
+    indices = np.asarray(open_npy(path))
+    if indices.ndim != 1 or indices.dtype.kind not in "ui" or len(indices) != rows:
+        raise DataFormatError(
+            f"{path}: expected the integer sample indices of the {rows} rows per severity of "
+            f"{LABELS_FILE}, found {indices.dtype} {indices.shape}"
+        )
+    if len(indices) and (indices[0] < 0 or (np.diff(indices.astype(np.int64)) <= 0).any()):
+        raise DataFormatError(f"{path}: sample indices must be non-negative and strictly increasing")
+    return indices.astype(np.int64)
 
 
 def read_c_images(folder: Path, corruption: str, *, rows: int) -> np.ndarray:
@@ -134,11 +186,14 @@ class Replay:
         dataset: the block as an :class:`ArrayDataset` (images memory-mapped).
         corruption: corruption name.
         severity: 1..5.
+        files: identity of the bytes the block is read from (:func:`block_fingerprint` of the images
+            and of the labels): it enters the result key, so other files are never taken as stored.
     """
 
     dataset: ArrayDataset
     corruption: str
     severity: int
+    files: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def info(self) -> DatasetInfo:
@@ -149,15 +204,40 @@ class Replay:
 
     def subset(self, limit: int | None) -> Replay:
         """The same subset as :meth:`ArrayDataset.subset`."""
-        return Replay(self.dataset.subset(limit), self.corruption, self.severity)
+        return Replay(self.dataset.subset(limit), self.corruption, self.severity, self.files)
+
+    def rows_of(self, indices: np.ndarray) -> np.ndarray:
+        """The rows of the block holding the samples whose stable sample indices are ``indices``.
+
+        Raises:
+            MissingDataError: a sample is not in the files (they were made with ``make-c --limit``
+                for a smaller subset, or belong to a smaller dataset).
+        """
+        want = np.asarray(indices, dtype=np.int64)
+        held = self.dataset.indices
+        rows = np.searchsorted(held, want)
+        found = rows < len(held)
+        found[found] = held[rows[found]] == want[found]
+        if not found.all():
+            missing = want[~found]
+            kind = "written by `make-c --limit`" if self.dataset.index is not None else "rows"
+            raise MissingDataError(
+                f"{self.info.source}: holds {len(held)} samples per severity ({kind}); sample index "
+                f"{int(missing[0])} ({len(missing)} of this batch) is not among them. Run with the "
+                "--limit the files were made with (or a smaller one), or make them without --limit"
+            )
+        return rows
 
     def batch(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        """Float images in [0, 1] and int64 labels for sample ``indices``.
+        """Float images in [0, 1] and int64 labels of the samples with stable sample ``indices``.
+
+        The released files hold samples 0..N-1 in order; a folder with ``indices.npy`` holds the
+        samples it names (:meth:`rows_of`).
 
         Shape:
             returns (B, C, H, W) float32, (B,) int64.
         """
-        return self.dataset.batch(indices)
+        return self.dataset.batch(self.rows_of(indices))
 
 
 ReplayFactory = Callable[..., Replay]
@@ -180,6 +260,7 @@ class CSource(Source):
     """Locating, downloading and importing a C folder (the files are read by :func:`open_replay`)."""
 
     splits = ("test",)
+    replaces_whole = True  # labels, indices and corruption files only make sense together
 
     def __init__(self, release: CRelease) -> None:
         self.release = release
@@ -220,16 +301,17 @@ class CSource(Source):
                 f"{path}: expected {r.archive} or a folder holding {r.folder}/{LABELS_FILE}"
             )
         labels = read_c_labels(folder, num_classes=len(self.classes))
+        has_indices = read_c_indices(folder, rows=len(labels) // len(SEVERITIES)) is not None
         corruptions = list_corruptions(folder)
         if not corruptions:
             raise MissingDataError(f"{folder}: holds {LABELS_FILE} but no <corruption>.npy files")
         written = []
-        for name in (*corruptions, "labels"):
+        for name in (*corruptions, "labels", *(["indices"] if has_indices else [])):
             src = folder / f"{name}.npy"
-            if name != "labels":
+            if f"{name}.npy" not in _NOT_CORRUPTIONS:
                 read_c_images(folder, name, rows=len(labels))
             written.append(install_file(src, dest / r.folder / src.name, sha256=sha256_file(src)))
-            report(f"checked the format of {src} and copied it to {dest / r.folder / src.name}")
+            report(f"checked the format of {src}")
         return written
 
 
@@ -247,6 +329,7 @@ def open_replay(source: CSource, request: DataRequest, *, corruption: str, sever
     labels = read_c_labels(found.path, num_classes=len(source.classes))
     images = read_c_images(found.path, corruption, rows=len(labels))
     n = len(labels) // len(SEVERITIES)
+    indices = read_c_indices(found.path, rows=n)
     rows = slice((severity - 1) * n, severity * n)
     info = DatasetInfo(
         name=source.name,
@@ -255,8 +338,15 @@ def open_replay(source: CSource, request: DataRequest, *, corruption: str, sever
         classes=source.classes,
         source=f"{found.path / f'{corruption}.npy'} ({found.origin})",
     )
-    dataset = ArrayDataset(info, images[rows], np.asarray(labels[rows], dtype=np.int64))
-    return Replay(dataset, corruption, severity)
+    dataset = ArrayDataset(info, images[rows], np.asarray(labels[rows], dtype=np.int64), indices)
+    files = {
+        "images": block_fingerprint(found.path / f"{corruption}.npy", images, rows),
+        "labels": block_fingerprint(found.path / LABELS_FILE, labels, rows),
+    }
+    if indices is not None:  # which samples the rows are decides the result too
+        index_file = found.path / INDICES_FILE
+        files["indices"] = block_fingerprint(index_file, open_npy(index_file), slice(None))
+    return Replay(dataset, corruption, severity, files)
 
 
 def _replay_factory(source: CSource) -> ReplayFactory:
@@ -294,6 +384,8 @@ class CWriter:
     Each corruption file is a ``np.lib.format.open_memmap`` of shape (5N, H, W, C) under a hidden
     temporary name; it is renamed to ``<corruption>.npy`` once its five severities are written, so only
     one block is ever held in memory by the caller and a crash leaves no complete-looking file.
+    ``indices`` (the stable sample index of each row) is written to ``indices.npy`` unless it is
+    ``0..N-1``, the released layout's implicit order; a stale ``indices.npy`` is removed.
 
     Example:
         >>> import tempfile
@@ -305,7 +397,14 @@ class CWriter:
         ['contrast.npy', 'labels.npy']
     """
 
-    def __init__(self, out_dir: Path, labels: np.ndarray, *, folder: str = "CIFAR-10-C") -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        labels: np.ndarray,
+        *,
+        folder: str = "CIFAR-10-C",
+        indices: np.ndarray | None = None,
+    ) -> None:
         labels = np.asarray(labels)
         if labels.ndim != 1 or labels.dtype.kind not in "ui" or len(labels) == 0:
             raise ConfigError(
@@ -315,6 +414,18 @@ class CWriter:
             raise ConfigError(
                 f"the released layout stores labels as uint8; got labels in [{labels.min()}, {labels.max()}]"
             )
+        if indices is not None:
+            indices = np.asarray(indices)
+            if (
+                indices.shape != labels.shape
+                or indices.dtype.kind not in "ui"
+                or indices[0] < 0
+                or (np.diff(indices.astype(np.int64)) <= 0).any()
+            ):
+                raise ConfigError(
+                    f"indices must be {len(labels)} strictly increasing sample indices >= 0, got "
+                    f"{indices.dtype} {indices.shape}"
+                )
         self.folder = Path(out_dir) / folder
         self.folder.mkdir(parents=True, exist_ok=True)
         self.num_samples = len(labels)
@@ -323,14 +434,21 @@ class CWriter:
         with atomic_destination(self.folder / LABELS_FILE) as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.tile(labels.astype(np.uint8), len(SEVERITIES)))
+        if indices is None or np.array_equal(indices, np.arange(len(labels))):
+            (self.folder / INDICES_FILE).unlink(missing_ok=True)
+        else:
+            with atomic_destination(self.folder / INDICES_FILE) as tmp:
+                with open(tmp, "wb") as f:
+                    np.save(f, indices.astype(np.int64))
 
     def write(self, corruption: str, severity: int, block: np.ndarray) -> None:
         """Write the (N, H, W, C) uint8 images of one severity of one corruption."""
         if self._closed:
             raise ConfigError("CWriter is closed")
-        if not re.fullmatch(r"[A-Za-z0-9_.-]+", corruption) or corruption == "labels":
+        if not re.fullmatch(r"[A-Za-z0-9_.-]+", corruption) or f"{corruption}.npy" in _NOT_CORRUPTIONS:
             raise ConfigError(
-                f"corruption name must be a plain file name other than 'labels', got {corruption!r}"
+                f"corruption name must be a plain file name other than 'labels' and 'indices', "
+                f"got {corruption!r}"
             )
         if severity not in SEVERITIES:
             raise ConfigError(f"severity must be one of {list(SEVERITIES)}, got {severity}")
@@ -390,6 +508,7 @@ def write_c_dataset(
     labels: np.ndarray,
     *,
     folder: str = "CIFAR-10-C",
+    indices: np.ndarray | None = None,
 ) -> Path:
     """Write whole corruption arrays (5N, H, W, C) uint8, severity-major, in the released layout.
 
@@ -398,12 +517,13 @@ def write_c_dataset(
         corrupted: corruption name -> (5N, H, W, C) uint8 array, rows (s-1)*N .. s*N-1 = severity s.
         labels: (N,) labels of the clean images (stored as uint8 repeated five times).
         folder: folder name (see :func:`c_folder_name`).
+        indices: (N,) stable sample indices of the rows (see :class:`CWriter`).
 
     Returns:
         ``out_dir/folder``.
     """
     n = len(labels)
-    with CWriter(out_dir, labels, folder=folder) as writer:
+    with CWriter(out_dir, labels, folder=folder, indices=indices) as writer:
         for name, array in corrupted.items():
             if array.shape[0] != len(SEVERITIES) * n:
                 raise ConfigError(

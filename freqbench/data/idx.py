@@ -23,6 +23,12 @@ _GZIP_MAGIC = b"\x1f\x8b"
 _UBYTE = 0x08
 
 
+def is_gzip(path: Path) -> bool:
+    """Whether ``path`` starts with the gzip magic ``1f 8b``."""
+    with open(path, "rb") as f:
+        return f.read(2) == _GZIP_MAGIC
+
+
 def read_bytes(path: Path) -> bytes:
     """The decompressed content of a raw or gzip-compressed file.
 

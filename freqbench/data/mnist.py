@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from freqbench.data.base import DATASETS, DataFormatError
-from freqbench.data.idx import content_sha256, read_idx
-from freqbench.data.sources import ArraySource, Report, register_source, source_factory
+from freqbench.data.idx import content_sha256, is_gzip, read_idx
+from freqbench.data.sources import SOURCES, ArraySource, Report, register_source, source_factory
 from freqbench.errors import ChecksumError, MissingDataError
 from freqbench.ops.download import download, install_file, sha256_file
 
@@ -65,7 +65,7 @@ class IdxSource(ArraySource):
         self.name = release.name
         self.classes = release.classes
         self.system_dirs = release.system_dirs
-        self.accepts = "a folder holding the IDX files (raw or .gz)"
+        self.accepts = "a folder holding the IDX files (raw or .gz), or the files themselves"
 
     def _candidates(self, folder: Path) -> list[Path]:
         return [folder, *(folder / s for s in self.release.subdirs)]
@@ -125,20 +125,51 @@ class IdxSource(ArraySource):
                 raise
 
     def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
+        """Import a folder holding the IDX files of a split (or its usual subfolders), or one IDX file.
+
+        A folder's files are recognised by name and verified against the pinned content sha256 of
+        that name; a single file, whatever its name, is recognised by its content sha256.
+        """
         path = Path(path)
+        if path.is_file():
+            return [self._import_file(path, dest, report=report)]
         folder = next((c for c in self._candidates(path) if any(self.find(c, s) for s in self.splits)), None)
         if folder is None:
             wanted = [f"{b}[.gz]" for files in _SPLIT_FILES.values() for b in files]
-            raise MissingDataError(f"{path}: expected a folder holding the IDX files of a split: {wanted}")
+            raise MissingDataError(
+                f"{path}: expected a folder holding the IDX files of a split, or one of the files: {wanted}"
+            )
         written = []
         for files in _SPLIT_FILES.values():
             for base in files:
                 src = _file(folder, base)
-                if src is None:
-                    continue
-                self._verify_content(src, base)
-                written.append(install_file(src, dest / src.name, sha256=sha256_file(src)))
-                report(f"verified sha256 of the content of {src} and copied it to {dest / src.name}")
+                if src is not None:
+                    written.append(self._import_file(src, dest, report=report, base=base))
+        return written
+
+    def _import_file(self, src: Path, dest: Path, *, report: Report, base: str | None = None) -> Path:
+        """Verify one IDX file's decompressed content (as ``base``, or as whichever file it matches)."""
+        if base is None:
+            got = content_sha256(src)
+            base = next((b for b, sha in self.release.content_sha256.items() if sha == got), None)
+            if base is None:
+                elsewhere = [
+                    f"{s.name}'s {b}"
+                    for s in (SOURCES.get(n) for n in SOURCES.names())
+                    if isinstance(s, IdxSource) and s is not self
+                    for b, sha in s.release.content_sha256.items()
+                    if sha == got
+                ]
+                what = f"it is {elsewhere[0]}" if elsewhere else "it is corrupt or another dataset"
+                raise ChecksumError(
+                    f"{src}: the sha256 of its decompressed content is {got}, which is none of the four "
+                    f"official {self.name} IDX files {sorted(self.release.content_sha256)}; {what}"
+                )
+        else:
+            self._verify_content(src, base)
+        target = dest / (f"{base}.gz" if is_gzip(src) else base)
+        written = install_file(src, target, sha256=sha256_file(src))
+        report(f"verified the sha256 of the content of {src} (the official {self.name} {base})")
         return written
 
 

@@ -13,6 +13,9 @@ Otherwise :class:`~freqbench.errors.MissingDataError` lists every path searched 
 
 Files are checksummed when they enter the cache (download, import); reading from a root, the cache or
 a system location validates the format (magic numbers, shapes, counts) but does not re-hash the files.
+Entering the cache is all-or-nothing (:func:`~freqbench.ops.download.staged_directory`): a download or
+an import writes and verifies everything in a staging folder beside the cache folder and moves it in
+only when all of it succeeded; a failure or Ctrl-C leaves the cache as it was.
 
 ``SOURCES`` maps a dataset name to its :class:`Source` (for ``freqbench data import`` and
 ``freqbench data ls``); ``DATASETS`` factories are built from them with :func:`source_factory`.
@@ -21,7 +24,7 @@ a system location validates the format (magic numbers, shapes, counts) but does 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -31,7 +34,7 @@ import numpy as np
 from freqbench.data.base import ArrayDataset, DataRequest, DatasetFactory, DatasetInfo
 from freqbench.data.cache import dataset_dir, missing_data_error
 from freqbench.errors import ConfigError, MissingDataError
-from freqbench.ops.download import download, verify
+from freqbench.ops.download import download, staged_directory, verify
 from freqbench.registry import Registry
 
 Report = Callable[[str], None]
@@ -47,6 +50,9 @@ class Source(ABC):
         classes: class names in label order.
         system_dirs: known system locations, searched after the cache.
         accepts: what ``freqbench data import NAME PATH`` accepts as PATH (for messages).
+        replaces_whole: an import or download replaces the whole cache folder (files that only make
+            sense together, such as a C folder's labels and corruptions) instead of adding its files
+            to it (independent, individually pinned files such as the CIFAR batches).
     """
 
     name: str
@@ -54,6 +60,7 @@ class Source(ABC):
     classes: tuple[str, ...] = ()
     system_dirs: tuple[Path, ...] = ()
     accepts: str = ""
+    replaces_whole: bool = False
 
     @abstractmethod
     def find(self, folder: Path, split: str) -> Path | None:
@@ -75,6 +82,9 @@ class Source(ABC):
     @abstractmethod
     def import_from(self, path: Path, dest: Path, *, report: Report) -> list[Path]:
         """Verify the dataset at ``path`` (checksums of known files, format) and copy it into ``dest``.
+
+        ``dest`` is a staging folder (:func:`import_into_cache` moves it into the cache afterwards), so
+        an implementation may fail at any point without leaving anything behind.
 
         Returns:
             the files written under ``dest``.
@@ -139,6 +149,34 @@ class Found:
     origin: str
 
 
+def import_into_cache(source: Source, paths: Sequence[Path], *, report: Report) -> list[Path]:
+    """Verify ``paths`` as dataset ``source`` and move them into its cache folder, all or nothing.
+
+    Everything is imported into a staging folder beside the cache folder first; only when every path
+    was imported and verified is it committed (:func:`~freqbench.ops.download.staged_directory`).
+
+    Returns:
+        the files written, as paths in the cache folder.
+
+    Raises:
+        MissingDataError: nothing of the dataset was found at ``paths``.
+        ChecksumError, DataFormatError: from the source's verification (the cache is unchanged).
+    """
+    dest = dataset_dir(source.name)
+    with staged_directory(dest, replace=source.replaces_whole) as staging:
+        staged: list[Path] = []
+        for path in paths:
+            staged += source.import_from(Path(path).expanduser(), staging, report=report)
+        if not staged:
+            shown = ", ".join(str(p) for p in paths)
+            raise MissingDataError(
+                f"{shown}: nothing of dataset {source.name!r} was found to import ({source.accepts})"
+            )
+        written = [dest / p.relative_to(staging) for p in staged]
+    report(f"installed {len(written)} verified files into {dest}")
+    return written
+
+
 def check_split(source: Source, split: str) -> None:
     if split not in source.splits:
         raise ConfigError(f"dataset {source.name!r} has splits {list(source.splits)}, got split {split!r}")
@@ -173,7 +211,8 @@ def locate(source: Source, request: DataRequest, *, progress: bool = True) -> Fo
     else:
         cache = dataset_dir(source.name)
         try:
-            source.fetch(cache, request.split, progress=progress)
+            with staged_directory(cache, replace=source.replaces_whole) as staging:
+                source.fetch(staging, request.split, progress=progress)
         except MissingDataError as exc:
             reason = f"Download failed: {exc}"
         else:

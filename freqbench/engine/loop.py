@@ -11,8 +11,7 @@ not depend on the batch size (attacks that use torchattacks' global RNG are the 
 from __future__ import annotations
 
 import contextlib
-import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,11 +25,11 @@ from freqbench.config import RunConfig
 from freqbench.data import ArrayDataset, DataRequest
 from freqbench.engine.progress import Progress
 from freqbench.engine.steps import Step, StepContext, build_step
-from freqbench.errors import IncompatibleError
+from freqbench.errors import ConfigError, IncompatibleError, NonFiniteError, StoreError
 from freqbench.models import ModelConfig
 from freqbench.ops.random import SampleGenerator, sample_keys
-from freqbench.ops.spectrum import band_fractions, radial_energy
-from freqbench.store.aggregate import summarize
+from freqbench.ops.spectrum import band_energy, band_fractions, radial_energy
+from freqbench.store.aggregate import DIAGNOSTIC_PREFIX, summarize
 from freqbench.store.run import Record, RunStore, content_key
 from freqbench.suites.base import Condition, Suite
 
@@ -45,15 +44,55 @@ class ModelUnderTest:
     weights_sha256: str
 
 
+def _cpu_problem(dev: torch.device) -> str | None:
+    return None if dev.index in (None, 0) else "the CPU has no device index; use --device cpu"
+
+
+def _cuda_problem(dev: torch.device) -> str | None:
+    if not torch.cuda.is_available():
+        return "torch sees no CUDA device; use --device cpu"
+    count = torch.cuda.device_count()
+    if dev.index is not None and dev.index >= count:
+        return f"torch sees {count} CUDA device(s), cuda:0..cuda:{count - 1}"
+    return None
+
+
+def _mps_problem(dev: torch.device) -> str | None:
+    if not torch.backends.mps.is_available():
+        return "torch sees no Apple MPS device on this machine; use --device cpu"
+    return None
+
+
+#: device types an evaluation can run on, each with its availability check (None: usable)
+DEVICE_CHECKS: dict[str, Callable[[torch.device], str | None]] = {
+    "cpu": _cpu_problem,
+    "cuda": _cuda_problem,
+    "mps": _mps_problem,
+}
+
+
 def select_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; anything else is passed to ``torch.device``."""
+    """``auto`` -> CUDA when present, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps`` when available.
+
+    Raises:
+        ConfigError: not a device name, or a device type nothing can be evaluated on (``meta``).
+        IncompatibleError: a device this machine does not have (``cuda`` without CUDA, ``cuda:5``).
+    """
     if spec == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise IncompatibleError(
-            f"--device {spec} asked for CUDA but torch sees no CUDA device; use --device cpu"
+    accepted = "auto, cpu, cuda, cuda:N or mps"
+    try:
+        dev = torch.device(spec)
+    except (RuntimeError, TypeError, ValueError):
+        raise ConfigError(f"--device {spec!r} is not a device name; expected {accepted}") from None
+    check = DEVICE_CHECKS.get(dev.type)
+    if check is None:
+        raise ConfigError(
+            f"--device {spec!r}: freqbench cannot evaluate on {dev.type!r} devices; expected {accepted}"
         )
+    problem = check(dev)
+    if problem is not None:
+        raise IncompatibleError(f"--device {spec} is not available: {problem}")
     return dev
 
 
@@ -93,10 +132,15 @@ def is_out_of_memory(err: BaseException) -> bool:
 def condition_key(
     model: ModelUnderTest, data: ArrayDataset, suite: Suite, cond: Condition, step: Step, config: RunConfig
 ) -> str:
-    """Content key: model cfg + weights, dataset + subset, condition spec, suite version, versions."""
+    """Content key: model spec + weights, dataset + subset, condition spec, suite version, versions.
+
+    The model enters through :meth:`ModelConfig.result_spec` (what decides its outputs, as JSON) and
+    the fingerprint of the weights loaded, never through its provenance text; replayed files through
+    the sha256 of the bytes read (in ``step.spec``).
+    """
     return content_key(
         {
-            "model": {"name": model.name, "cfg": model.cfg, "weights": model.weights_sha256},
+            "model": {"name": model.name, "spec": model.cfg.result_spec(), "weights": model.weights_sha256},
             "dataset": {
                 "name": data.info.name,
                 "split": data.info.split,
@@ -111,15 +155,41 @@ def condition_key(
     )
 
 
+def record_scope(
+    model: ModelUnderTest, data: ArrayDataset, suite: Suite, config: RunConfig
+) -> dict[str, Any]:
+    """What decides a record besides (model, dataset, suite, condition, n): ``Record.scope``.
+
+    ``freqbench check`` compares records only where these agree. Code versions stay out on purpose:
+    the gate exists to compare a new version's results with a baseline's.
+    """
+    return {
+        "split": data.info.split,
+        "limit": config.limit,
+        "subset": data.fingerprint()[:20],
+        "seed": config.seed,
+        "suite_version": suite.version,
+        "weights": model.weights_sha256,
+    }
+
+
 def _batches(n: int, size: int) -> Iterator[tuple[int, int]]:
     for start in range(0, n, size):
         yield start, min(n, start + size)
 
 
 class _Collector:
-    """Per-sample arrays and the perturbation's radial energy, filled batch by batch."""
+    """Per-sample arrays and the perturbation's radial energy, filled batch by batch.
+
+    Besides the fixed arrays it stores, for conditions that change the input, the per-sample band
+    fractions ``delta_band_fractions`` (n, 3) (NaN for an unchanged image), the dataset-level
+    energy-weighted ``band_fractions`` (3,) and the mean radial spectrum ``delta_energy``
+    (:mod:`freqbench.ops.spectrum`), and each diagnostic of the step as ``diag_<name>`` (n,)
+    (:meth:`freqbench.engine.steps.Step.diagnostics`).
+    """
 
     def __init__(self, n: int) -> None:
+        self.n = n
         self.arrays: dict[str, np.ndarray] = {
             "index": np.zeros(n, np.int64),
             "label": np.zeros(n, np.int64),
@@ -131,7 +201,8 @@ class _Collector:
             "delta_l2": np.zeros(n, np.float32),
         }
         self.energy: torch.Tensor | None = None
-        self.size: tuple[int, int] = (0, 0)
+        self.bands: torch.Tensor | None = None
+        self.diag_names: frozenset[str] | None = None
 
     def add(
         self,
@@ -141,6 +212,7 @@ class _Collector:
         x2: torch.Tensor,
         y: torch.Tensor,
         logits: torch.Tensor,
+        diagnostics: dict[str, torch.Tensor] | None = None,
     ) -> None:
         logits = logits.float()
         loss = F.cross_entropy(logits, y, reduction="none")
@@ -161,14 +233,35 @@ class _Collector:
             a["delta_l2"][sl] = flat.norm(dim=1).cpu().numpy()
             e = radial_energy(delta).sum(0).cpu()
             self.energy = e if self.energy is None else self.energy + e
-            self.size = (x.shape[-2], x.shape[-1])
+            bands = band_energy(delta).cpu()
+            if self.bands is None:
+                self.bands = torch.zeros(self.n, bands.shape[1], dtype=torch.float64)
+            self.bands[sl] = bands
+        self._add_diagnostics(sl, diagnostics or {})
+
+    def _add_diagnostics(self, sl: slice, diagnostics: dict[str, torch.Tensor]) -> None:
+        names = frozenset(diagnostics)
+        if self.diag_names is None:
+            self.diag_names = names
+            for name in names:
+                self.arrays[DIAGNOSTIC_PREFIX + name] = np.full(self.n, np.nan, np.float64)
+        elif names != self.diag_names:
+            raise ConfigError(
+                f"diagnostics changed between batches: {sorted(self.diag_names)} then {sorted(names)}; "
+                "a transform's diagnostics() must return the same names for every batch"
+            )
+        for name, value in diagnostics.items():
+            self.arrays[DIAGNOSTIC_PREFIX + name][sl] = value.numpy()
 
     def finish(self) -> dict[str, np.ndarray]:
         out = dict(self.arrays)
         if self.energy is not None:
             n = len(out["index"])
             out["delta_energy"] = (self.energy / n).numpy()
-            out["band_fractions"] = band_fractions(self.energy, size=self.size).numpy()
+        if self.bands is not None:
+            # per sample (NaN where delta = 0) and energy-weighted over the dataset
+            out["delta_band_fractions"] = band_fractions(self.bands).numpy()
+            out["band_fractions"] = band_fractions(self.bands.sum(0)).numpy()
         return out
 
 
@@ -203,7 +296,6 @@ def evaluate_condition(
                 x2 = x2.detach()
             with torch.no_grad():
                 logits = model.module(x2)
-            col.add(slice(start, stop), idx, x, x2, y, logits)
         except (RuntimeError, torch.OutOfMemoryError) as err:
             if not is_out_of_memory(err) or bs == 1:
                 raise
@@ -212,10 +304,41 @@ def evaluate_condition(
                 torch.cuda.empty_cache()
             progress.note(f"out of memory: batch size lowered to {bs}")
             continue
+        check_finite(model, cond, logits, idx)
+        col.add(slice(start, stop), idx, x, x2, y, logits, step.diagnostics(x, x2))
         progress.advance(task, stop - start)
         start = stop
     progress.finish(task)
     return col.finish()
+
+
+def check_finite(model: ModelUnderTest, cond: Condition, logits: torch.Tensor, idx: np.ndarray) -> None:
+    """Refuse NaN or infinite logits: argmax over NaN picks a class, and its accuracy means nothing.
+
+    Raises:
+        NonFiniteError: naming the model, the condition and the first affected samples.
+    """
+    bad = ~torch.isfinite(logits).all(1)
+    if not bool(bad.any()):
+        return
+    rows = np.flatnonzero(bad.cpu().numpy())
+    shown = ", ".join(str(i) for i in idx[rows[:5]]) + (", ..." if len(rows) > 5 else "")
+    raise NonFiniteError(
+        f"{model.name} returned non-finite logits (NaN or inf) under condition {cond.key} for "
+        f"{len(rows)} of {len(logits)} images of the batch (sample indices {shown}); no result is "
+        "stored. Check the model's weights (for example for NaN tensors) and its input."
+    )
+
+
+def _stored_keys(
+    store: RunStore, model: ModelUnderTest, data: ArrayDataset, suite: Suite
+) -> dict[str, set[str]]:
+    """Condition -> content keys already stored for this model, dataset and suite."""
+    out: dict[str, set[str]] = {}
+    for r in store.records():
+        if (r.model, r.dataset, r.suite) == (model.name, data.info.name, suite.name):
+            out.setdefault(r.condition, set()).add(r.key)
+    return out
 
 
 def run_model(
@@ -228,20 +351,44 @@ def run_model(
     device: torch.device,
     progress: Progress,
 ) -> int:
-    """Evaluate every condition of ``suite`` not yet stored; returns the number evaluated."""
+    """Evaluate every condition of ``suite`` not yet stored; returns the number evaluated.
+
+    A condition is skipped only when its content key is stored. If the run directory holds the same
+    (model, dataset, suite, condition) under another key, what decides the result changed since
+    (the weights behind the name, the dataset or replayed files, the seed or freqbench's version):
+    that is refused before any work, since the directory would otherwise mix two results of one cell.
+    Resumable state (reference AutoAttack) lives in ``state/<content key>/``.
+
+    Raises:
+        StoreError: the directory holds results of this model computed from other inputs.
+    """
     model.module.eval().to(device)
     check_compatible(model, data, device)
     done = store.completed_keys()
     ctx = StepContext(
         device=device,
         data_request=DataRequest(split=config.split, root=config.data_root),
-        state_dir=store.root / "state" / re.sub(r"[^A-Za-z0-9_.=-]+", "_", model.name),
+        state_dir=store.root / "state",
     )
-    evaluated = 0
-    clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
+    plan = []
     for cond in suite.conditions:
         step = build_step(cond, ctx)
-        key = condition_key(model, data, suite, cond, step, config)
+        plan.append((cond, step, condition_key(model, data, suite, cond, step, config)))
+    stored = _stored_keys(store, model, data, suite)
+    changed = [c.key for c, _, key in plan if stored.get(c.key, set()) - {key}]
+    if changed:
+        more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise StoreError(
+            f"{store.root} already holds {model.name} / {data.info.name} / {', '.join(changed[:3])}{more} "
+            "computed from other inputs (the model's weights, the dataset or replayed files, the seed "
+            f"or the freqbench version differ from this run's); use another --out to keep both, or start "
+            f"over with `freqbench run --force --out {store.root} ...`"
+        )
+    evaluated = 0
+    clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
+    for cond, step, key in plan:
+        if step.bind_state is not None:
+            step.bind_state(ctx.state_dir / key)
         if key in done:
             progress.note(f"skip {model.name} · {cond.key} (stored)")
             if clean_correct is None:
@@ -254,7 +401,9 @@ def run_model(
             # flipped by the condition: for attacks, the attack's success on initially correct samples
             arrays["clean_correct"] = clean_correct
             arrays["success"] = clean_correct & ~arrays["correct"]
-        store.write_condition(key, make_records(model.name, data, suite, cond, step, key, arrays), arrays)
+        scope = record_scope(model, data, suite, config)
+        records = make_records(model.name, data, suite, cond, step, key, arrays, scope=scope)
+        store.write_condition(key, records, arrays)
         evaluated += 1
     return evaluated
 
@@ -267,8 +416,11 @@ def make_records(
     step: Step,
     key: str,
     arrays: dict[str, Any],
+    *,
+    scope: dict[str, Any] | None = None,
 ) -> list[Record]:
-    tags = {"kind": str(cond.kind), "transform": cond.transform, **cond.tags}
+    # ``signed``: the model saw values outside [0, 1]; reports mark such conditions
+    tags = {"kind": str(cond.kind), "transform": cond.transform, "signed": step.signed, **cond.tags}
     return [
         Record(
             model=model_name,
@@ -283,6 +435,7 @@ def make_records(
             key=key,
             tags=tags,
             info=step.spec,
+            scope=dict(scope or {}),
         )
         for e in summarize(arrays)
     ]

@@ -18,12 +18,15 @@ from torch import nn
 
 from freqbench.attacks import ATTACKS
 from freqbench.data import REPLAYS, DataRequest
-from freqbench.errors import IncompatibleError
+from freqbench.errors import ConfigError, IncompatibleError
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations import PERTURBATIONS
 from freqbench.suites.base import Condition, Kind
 
 StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, np.ndarray, SampleGenerator], torch.Tensor]
+#: ``(x, x') -> {name: (B,) tensor}``: a transform's per-sample diagnostics (``Perturbation.diagnostics``)
+DiagnosticsFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
+_DIAG_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 @dataclass(frozen=True)
@@ -34,12 +37,22 @@ class Step:
         fn: the transform, ``fn(model, x, y, indices, generator) -> x'``.
         spec: JSON-stable description of what ran (enters the content key and the records).
         needs_grad: whether the transform differentiates through the model.
+        diagnose: the transform's ``diagnostics(x, x')`` hook, if it has one.
+        bind_state: for transforms that keep resumable state (reference AutoAttack), gives them their
+            state folder; the engine calls it with ``<state_dir>/<content key>`` once the condition's
+            key is known, so stored state is only ever reused for the same model weights, data and
+            condition.
+        signed: whether the transform's output is signed by design, outside [0, 1]
+            (``Perturbation.signed``: high-pass, band-pass, residual); records carry it as a tag.
     """
 
     fn: StepFn
     spec: dict[str, Any]
     needs_grad: bool = False
+    signed: bool = False
     module: nn.Module | None = field(default=None, compare=False)
+    diagnose: DiagnosticsFn | None = field(default=None, compare=False)
+    bind_state: Callable[[Path], None] | None = field(default=None, compare=False)
 
     def __call__(
         self,
@@ -51,10 +64,42 @@ class Step:
     ) -> torch.Tensor:
         return self.fn(model, x, y, indices, generator)
 
+    def diagnostics(self, x: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The transform's per-sample diagnostics for one batch, checked: names and (B,) float values.
+
+        Shape:
+            x, out: (B, C, H, W) -> each value (B,), float64 on the CPU.
+        """
+        if self.diagnose is None:
+            return {}
+        with torch.no_grad():
+            found = self.diagnose(x, out)
+        checked: dict[str, torch.Tensor] = {}
+        for name, value in found.items():
+            if not _DIAG_NAME.fullmatch(name):
+                raise ConfigError(
+                    f"{self.spec.get('name')}: diagnostic name {name!r} is not a lowercase identifier "
+                    "([a-z][a-z0-9_]*); rename it in its diagnostics()"
+                )
+            if value.shape != (x.shape[0],) or not value.is_floating_point():
+                raise ConfigError(
+                    f"{self.spec.get('name')}: diagnostic {name!r} has shape {tuple(value.shape)} "
+                    f"{value.dtype}, expected one float per sample ({x.shape[0]},); return a (B,) tensor"
+                )
+            checked[name] = value.detach().double().cpu()
+        return checked
+
 
 @dataclass(frozen=True)
 class StepContext:
-    """What builders may need besides the condition."""
+    """What builders may need besides the condition.
+
+    Attributes:
+        device: where the transform runs.
+        data_request: split and root for replayed files.
+        state_dir: root of the per-condition state folders, each named by the condition's content key
+            (see :attr:`Step.bind_state`).
+    """
 
     device: torch.device
     data_request: DataRequest
@@ -69,19 +114,27 @@ def _perturbation(cond: Condition, ctx: StepContext) -> Step:
     ) -> torch.Tensor:
         return module(x, g)
 
-    return Step(fn, module.spec(), module=module)
+    return Step(fn, module.spec(), module=module, diagnose=module.diagnostics, signed=module.signed)
 
 
 def _attack(cond: Condition, ctx: StepContext) -> Step:
     attack = ATTACKS.get(cond.transform)(**cond.params)
-    attack.state_dir = ctx.state_dir / re.sub(r"[^A-Za-z0-9_.=-]+", "_", cond.key)
+
+    def bind_state(folder: Path) -> None:
+        attack.state_dir = folder
 
     def fn(
         model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
     ) -> torch.Tensor:
         return attack(model, x, y, generator=g)
 
-    return Step(fn, {**attack.spec(), "implementation": attack.implementation}, needs_grad=True)
+    return Step(
+        fn,
+        {**attack.spec(), "implementation": attack.implementation},
+        needs_grad=True,
+        diagnose=attack.diagnostics,
+        bind_state=bind_state if attack.resumable else None,
+    )
 
 
 def _replay(cond: Condition, ctx: StepContext) -> Step:
@@ -102,7 +155,8 @@ def _replay(cond: Condition, ctx: StepContext) -> Step:
             )
         return xr.to(x.device, x.dtype)
 
-    return Step(fn, {"kind": "replay", "name": cond.transform, **cond.params})
+    # the files' identity (sha256 of the bytes read) keys the result, not the folder they came from
+    return Step(fn, {"kind": "replay", "name": cond.transform, **cond.params, "files": dict(source.files)})
 
 
 STEP_BUILDERS: dict[Kind, Callable[[Condition, StepContext], Step]] = {

@@ -12,8 +12,10 @@ state dict) live in :class:`WeightSource`, never in ``if name == ...`` branches 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from torch import nn
 
@@ -72,6 +74,38 @@ class ModelConfig:
     adaptable: bool = False
     extra: dict[str, object] = field(default_factory=dict, compare=False)
 
+    def result_spec(self) -> dict[str, Any]:
+        """JSON-stable description of everything in the config that decides a model's outputs.
+
+        Architecture, classes, input size and channels, normalisation, the builder's parameters
+        (``extra``) and the weights (sha256 of the file loaded and its layout quirks). Provenance that
+        cannot change an output (name, dataset trained on, licence, paper, notes, URL, file name) is left
+        out, so editing it keeps every stored result valid. This dict enters the result keys.
+
+        >>> cfg = ModelConfig("m", "resnet20", "cifar10", 10, (3, 32, 32), (0.5,) * 3, (0.25,) * 3)
+        >>> cfg.result_spec()["mean"], cfg.result_spec()["weights"]
+        ([0.5, 0.5, 0.5], None)
+        """
+        w = self.weights
+        spec = {
+            "arch": self.arch,
+            "num_classes": self.num_classes,
+            "input_size": list(self.input_size),
+            "mean": [float(m) for m in self.mean],
+            "std": [float(s) for s in self.std],
+            "weights": None
+            if w is None
+            else {"sha256": w.sha256, "state_dict_key": w.state_dict_key, "strip_prefix": w.strip_prefix},
+            "extra": self.extra,
+        }
+        # canonical JSON (tuples as lists, keys sorted); repr() for anything JSON has no type for
+        out: dict[str, Any] = json.loads(json.dumps(spec, sort_keys=True, default=repr))
+        return out
+
+
+PretrainedBuilder = Callable[[ModelConfig], tuple[nn.Module, WeightSource]]
+"""``cfg -> (network with its weights, the WeightSource of the file(s) actually loaded)``."""
+
 
 @dataclass(frozen=True)
 class ModelEntry:
@@ -80,12 +114,17 @@ class ModelEntry:
     ``build(cfg)`` returns the network whose ``state_dict`` the weight file fills.
     ``build_pretrained(cfg)`` (optional) returns the network with its pretrained weights already in
     place, for families whose weights do not come from ``cfg.weights`` (a local checkpoint file, the
-    Hugging Face cache); ``load_model`` prefers it when pretrained weights are asked for.
+    Hugging Face cache, a RobustBench model_dir), together with the :class:`WeightSource` of what it
+    loaded (its sha256 is the fingerprint of the file actually read, which enters the result keys);
+    ``load_model`` prefers it when pretrained weights are asked for.
+    ``random_init``: the entry is a random initialisation by its very name (``timm:X?pretrained=false``),
+    so building it without weights is what was asked for, not a fallback worth a warning.
     """
 
     cfg: ModelConfig
     build: Callable[[ModelConfig], nn.Module]
-    build_pretrained: Callable[[ModelConfig], nn.Module] | None = None
+    build_pretrained: PretrainedBuilder | None = None
+    random_init: bool = False
 
 
 MODELS: Registry[ModelEntry] = Registry("model")

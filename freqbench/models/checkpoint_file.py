@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import torch
 from torch import nn
 
 from freqbench.errors import CheckpointError, ConfigError, MissingDataError
@@ -28,6 +29,41 @@ from freqbench.ops.download import sha256_file
 
 PREFIX = "checkpoint"
 _FORMAT = '{"arch": "<model name>", "state_dict": model.state_dict()}'
+
+
+def _positive_int(value: object) -> int | None:
+    """``value`` as a positive int (a Python or 0-d integer tensor), else None."""
+    if isinstance(value, torch.Tensor) and value.ndim == 0 and not value.is_floating_point():
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    return None
+
+
+def _shape_fields(obj: Mapping[str, object], path: Path) -> tuple[tuple[int, int, int] | None, int | None]:
+    """The optional ``input_size`` (C, H, W) and ``num_classes`` of a checkpoint dict, validated.
+
+    Raises:
+        CheckpointError: either is present but not positive integers of the documented form.
+    """
+    input_size = obj.get("input_size")
+    size: tuple[int, int, int] | None = None
+    if input_size is not None:
+        items = list(input_size) if isinstance(input_size, list | tuple | torch.Size) else None
+        dims = [_positive_int(v) for v in items] if items is not None else []
+        if len(dims) != 3 or any(d is None for d in dims):
+            raise CheckpointError(
+                f"{path}: 'input_size' must be three positive integers [C, H, W] (e.g. [1, 28, 28]), got "
+                f"{input_size!r}; fix or drop that key (the architecture's own input size is then used)"
+            )
+        size = (int(dims[0]), int(dims[1]), int(dims[2]))  # type: ignore[arg-type]
+    raw_classes = obj.get("num_classes")
+    num_classes = None if raw_classes is None else _positive_int(raw_classes)
+    if raw_classes is not None and num_classes is None:
+        raise CheckpointError(
+            f"{path}: 'num_classes' must be a positive integer, got {raw_classes!r}; fix or drop that key"
+        )
+    return size, num_classes
 
 
 def checkpoint_entry(rest: str) -> ModelEntry:
@@ -53,12 +89,12 @@ def checkpoint_entry(rest: str) -> ModelEntry:
     if not isinstance(arch, str) or arch.startswith(PREFIX + ":"):
         raise CheckpointError(f"{path}: 'arch' must name a registered model or timm:NAME, got {arch!r}")
     arch_entry = MODELS.get(arch)
-    input_size = obj.get("input_size")
+    input_size, num_classes = _shape_fields(obj, path)
     arch_cfg = adapt(
         arch_entry.cfg,
-        channels=None if input_size is None else int(input_size[0]),
-        input_size=None if input_size is None else (int(input_size[1]), int(input_size[2])),
-        num_classes=obj.get("num_classes"),
+        channels=None if input_size is None else input_size[0],
+        input_size=None if input_size is None else (input_size[1], input_size[2]),
+        num_classes=num_classes,
     )
     source = WeightSource(sha256=sha256_file(path), filename=path.name, state_dict_key="state_dict")
     state_dict = extract_state_dict(obj, source, path=path)
@@ -70,10 +106,10 @@ def checkpoint_entry(rest: str) -> ModelEntry:
         notes=f"weights from {path} on architecture {arch!r}",
     )
 
-    def build_pretrained(cfg: ModelConfig) -> nn.Module:
+    def build_pretrained(cfg: ModelConfig) -> tuple[nn.Module, WeightSource]:
         net = arch_entry.build(cfg)
         fill(net, state_dict, path=path)
-        return net
+        return net, source
 
     return ModelEntry(cfg=cfg, build=arch_entry.build, build_pretrained=build_pretrained)
 

@@ -20,6 +20,7 @@ checkpoint's layout quirks (the key holding the state dict, a ``module.`` prefix
 from __future__ import annotations
 
 import pickle
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
@@ -36,6 +37,7 @@ from freqbench.ops.download import download as download_file
 from freqbench.ops.download import install_file, verify_sha256, weights_dir
 
 _SHOWN_KEYS = 5
+_UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 
 
 def read_checkpoint(path: Path) -> object:
@@ -47,17 +49,26 @@ def read_checkpoint(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if "weights only load failed" in str(exc).lower():
+        # torch's weights-only unpickler names the global a file asks for; any other refusal
+        # (an unknown opcode, a bad key) means the bytes are not a pickle at all
+        found = _UNSUPPORTED_GLOBAL.search(str(exc))
+        if found is not None:
             raise CheckpointError(
-                f"{path} contains pickled objects other than tensors and plain containers; freqbench "
-                "refuses to unpickle code. If you trust the file, load it yourself with "
+                f"{path} contains pickled objects other than tensors and plain containers ({found[1]}); "
+                "freqbench refuses to unpickle code. If you trust the file, load it yourself with "
                 "torch.load(path, weights_only=False) and re-save only its weights: "
                 "torch.save(model.state_dict(), 'weights.pt')."
             ) from None
-        raise CheckpointError(f"{path} is not a readable torch checkpoint: {exc}") from exc
-    except Exception as exc:  # zip, EOF and key errors all mean "corrupt or truncated"
+        reason = next((ln.strip() for ln in str(exc).splitlines() if "unsupported" in ln.lower()), "")
+        detail = f": {reason}" if reason else ""
         raise CheckpointError(
-            f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); delete it and fetch it again."
+            f"{path} is corrupt or truncated (not a readable torch checkpoint{detail}); "
+            "delete it and fetch it again."
+        ) from None
+    except Exception as exc:  # zip, EOF and key errors all mean "corrupt or truncated"
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise CheckpointError(
+            f"{path} is corrupt or truncated ({type(exc).__name__}: {first}); delete it and fetch it again."
         ) from exc
 
 
@@ -227,7 +238,10 @@ def load_model(
         channels, num_classes, input_size: adapt the model to a dataset (see :func:`adapt`).
 
     Returns:
-        (model, config); the config describes the model actually built.
+        (model, config); the config describes the model actually built: ``config.weights`` is the
+        source of the weights loaded (its sha256 the fingerprint of the file read, for every source:
+        bundled, cache, download, ``checkpoint:``, timm hub cache, RobustBench model_dir), or None for
+        a random initialisation.
 
     Raises:
         UnknownNameError, MissingDataError, ChecksumError, CheckpointError, IncompatibleError.
@@ -237,13 +251,15 @@ def load_model(
     if not pretrained:
         cfg = replace(cfg, weights=None)
     if pretrained and entry.build_pretrained is not None:
-        net = entry.build_pretrained(cfg)
+        net, loaded = entry.build_pretrained(cfg)
+        cfg = replace(cfg, weights=loaded)
     else:
         net = entry.build(cfg)
         if pretrained and cfg.weights is not None:
+            # find_weights verified the file against the pinned sha256, so cfg.weights names it
             path = find_weights(cfg, weights_root=weights_root, download=download, progress=progress)
             fill(net, extract_state_dict(read_checkpoint(path), cfg.weights, path=path), path=path)
-        elif pretrained:
+        elif pretrained and not entry.random_init:
             warnings.warn(
                 f"model {name!r} has no pretrained weights: it is randomly initialised. {cfg.notes}",
                 stacklevel=2,

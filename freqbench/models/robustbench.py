@@ -16,8 +16,16 @@ raises :class:`~freqbench.errors.MissingDataError` naming the paths searched and
 that fetches it. Entries RobustBench serves through timm (Hugging Face hub) load from the hub cache.
 
 RobustBench models take [0, 1] inputs and carry any normalisation inside (its contract), so their
-:class:`~freqbench.models.base.ModelConfig` has identity mean 0 / std 1 and ``weights=None``; the
-entry's ``build`` gives the bare architecture and ``build_pretrained`` the network with its weights.
+:class:`~freqbench.models.base.ModelConfig` has identity mean 0 / std 1 and no pinned weights; the
+entry's ``build`` gives the bare architecture and ``build_pretrained`` the network with its weights
+and the :class:`~freqbench.models.base.WeightSource` of the file(s) it loaded, whose sha256 (of the
+file's bytes; for an ensemble, of its members' names and digests) enters the result keys.
+
+Safe loading: robustbench 1.1.1 reads checkpoints with a bare ``torch.load(path)``. The shim gives
+``robustbench.utils`` a view of ``torch`` whose ``load`` is
+:func:`freqbench.models.loading.read_checkpoint` (``torch.load(..., weights_only=True)``, explicit),
+so a file that carries pickled code, or is corrupt or truncated, is a
+:class:`~freqbench.errors.CheckpointError`; a file whose tensors do not fit the architecture is one too.
 
 Import shim (:func:`import_robustbench`): robustbench 1.1.1 imports ``autoattack`` and
 ``autoattack.state`` (``robustbench/eval.py``: ``AutoAttack``, ``EvaluationState``), but its PyPI
@@ -31,6 +39,7 @@ so ``robustbench.eval.benchmark`` (which freqbench does not use) is not supporte
 from __future__ import annotations
 
 import functools
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -40,11 +49,22 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import torch
 from torch import nn
 
 from freqbench.config import freqbench_home
-from freqbench.errors import ConfigError, DependencyError, MissingDataError, UnknownNameError
-from freqbench.models.base import MODELS, ModelConfig, ModelEntry
+from freqbench.errors import (
+    CheckpointError,
+    ConfigError,
+    DependencyError,
+    FreqbenchError,
+    MissingDataError,
+    UnknownNameError,
+)
+from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
+from freqbench.models.loading import read_checkpoint
+from freqbench.models.timm_adapter import cached_weight_file, weight_source
+from freqbench.ops.fingerprint import sha256_cached
 
 PREFIX = "robustbench"
 DEFAULT_DATASET = "cifar10"
@@ -59,9 +79,31 @@ DATASETS: dict[str, tuple[int, tuple[int, int, int]]] = {
 _PAPER = "Croce et al. 2021, RobustBench: a standardized adversarial robustness benchmark, arXiv:2010.09670"
 
 
+class _WeightsOnlyTorch(ModuleType):
+    """``torch`` as ``robustbench.utils`` sees it: the same module, except that ``load`` is
+    :func:`read_checkpoint` (explicit ``weights_only=True``, onto the CPU, typed errors)."""
+
+    def __init__(self) -> None:
+        super().__init__("torch", "torch for robustbench.utils, with weights-only checkpoint loading")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(torch, name)
+
+    @staticmethod
+    def load(f: str | os.PathLike[str], *args: Any, **kwargs: Any) -> object:
+        return read_checkpoint(Path(f))
+
+
+def _safe_loading(rb_utils: ModuleType) -> None:
+    if not isinstance(getattr(rb_utils, "torch", None), _WeightsOnlyTorch):
+        rb_utils.torch = _WeightsOnlyTorch()  # type: ignore[attr-defined]
+
+
 def import_robustbench() -> ModuleType:
-    """Import robustbench with the ``autoattack`` alias and the ``pkg_resources`` check (module docstring)."""
+    """Import robustbench with the ``autoattack`` alias, the ``pkg_resources`` check and weights-only
+    checkpoint loading (module docstring)."""
     if "robustbench.utils" in sys.modules:
+        _safe_loading(sys.modules["robustbench.utils"])
         return sys.modules["robustbench"]
     if "autoattack" not in sys.modules and importlib.util.find_spec("autoattack") is None:
         try:
@@ -84,11 +126,12 @@ def import_robustbench() -> ModuleType:
             ) from err
         try:
             module = importlib.import_module("robustbench")
-            importlib.import_module("robustbench.utils")
+            rb_utils = importlib.import_module("robustbench.utils")
         except ImportError as err:
             raise DependencyError(
                 f"cannot import robustbench ({err}): pip install robustbench==1.1.1"
             ) from err
+    _safe_loading(rb_utils)
     return module
 
 
@@ -165,31 +208,80 @@ def build(cfg: ModelConfig) -> nn.Module:
     return entry["model"]()
 
 
-def build_pretrained(cfg: ModelConfig) -> nn.Module:
+def files_source(root: Path, files: list[str]) -> WeightSource:
+    """The :class:`WeightSource` of checkpoint ``files`` (relative to ``root``) as loaded.
+
+    One file: its sha256. An ensemble: the sha256 of its members' ``<name> <sha256>`` lines, in order.
+    """
+    digests = [sha256_cached(root / f) for f in files]
+    if len(files) == 1:
+        return WeightSource(sha256=digests[0], filename=files[0])
+    lines = "".join(f"{f} {d}\n" for f, d in zip(files, digests, strict=True))
+    return WeightSource(sha256=hashlib.sha256(lines.encode()).hexdigest(), filename=" + ".join(files))
+
+
+def _rb_load(cfg: ModelConfig, where: str, **kwargs: Any) -> nn.Module:
+    """``robustbench.utils.load_model`` with any failure of a file that exists as a CheckpointError."""
+    rb = import_robustbench()
+    name = str(cfg.extra["zoo_name"])
+    try:
+        net: nn.Module = rb.utils.load_model(
+            name, dataset=cfg.extra["dataset"], threat_model=cfg.extra["threat_model"], **kwargs
+        )
+    except (FreqbenchError, OSError):
+        raise
+    except Exception as exc:  # RobustBench's own layout handling: KeyError, RuntimeError (shapes)...
+        detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+        raise CheckpointError(
+            f"{where} does not fit RobustBench's architecture for {cfg.name} ({type(exc).__name__}: "
+            f"{detail}). The file is damaged or belongs to another model: delete it and fetch it again."
+        ) from exc
+    return net.eval()
+
+
+def build_pretrained(cfg: ModelConfig) -> tuple[nn.Module, WeightSource]:
     """The zoo architecture with its weights, loaded by RobustBench from a local model_dir.
+
+    Returns:
+        (network, source of the file(s) loaded).
 
     Raises:
         MissingDataError: the checkpoint is in none of :func:`model_dirs` (or, for timm-served
             entries, neither in the Hugging Face cache nor downloadable).
+        CheckpointError: a checkpoint carries pickled code, is corrupt, or does not fit.
     """
-    rb = import_robustbench()
     dataset, threat, name = (str(cfg.extra[k]) for k in ("dataset", "threat_model", "zoo_name"))
     _, _, _, entry = _lookup(f"{dataset}/{threat}/{name}")
     import timm
 
-    if timm.is_model(_timm_name(dataset, threat, name)):
+    tname = _timm_name(dataset, threat, name)
+    if timm.is_model(tname):
         try:
-            return rb.utils.load_model(name, dataset=dataset, threat_model=threat).eval()
+            net = _rb_load(cfg, f"the timm checkpoint of {tname}")
         except OSError as err:
             raise MissingDataError(
-                f"RobustBench serves {cfg.name} through timm ({_timm_name(dataset, threat, name)}) from the "
+                f"RobustBench serves {cfg.name} through timm ({tname}) from the "
                 f"Hugging Face hub, and it is not in the local hub cache ({err}). Download it once online "
                 "(it is then cached) or set HF_HOME to a cache that holds it."
             ) from err
+        pcfg = timm.models.get_pretrained_cfg(tname)
+        path = cached_weight_file(pcfg.hf_hub_id, pcfg.hf_hub_filename) if pcfg and pcfg.hf_hub_id else None
+        if path is None:
+            raise MissingDataError(
+                f"{cfg.name}: timm loaded {tname}, but its weight file is not in the Hugging Face cache "
+                f"({pcfg.hf_hub_id if pcfg else 'no hub id'}), so the weights cannot be fingerprinted; "
+                "set HF_HOME to the cache timm downloads into"
+            )
+        return net, weight_source(path)
     files = weight_files(dataset, threat, name, entry)
     for root in model_dirs():
         if all((root / f).is_file() for f in files):
-            return rb.utils.load_model(name, model_dir=str(root), dataset=dataset, threat_model=threat).eval()
+            where = ", ".join(str(root / f) for f in files)
+            try:
+                net = _rb_load(cfg, where, model_dir=str(root))
+            except OSError as err:
+                raise CheckpointError(f"{where} cannot be read ({err}); check its permissions") from err
+            return net, files_source(root, files)
     ids = entry["gdrive_id"] if isinstance(entry["gdrive_id"], list) else [entry["gdrive_id"]]
     target = model_dirs()[0]
     fetch = "; ".join(f"gdown {gid} -O {target / f}" for gid, f in zip(ids, files))

@@ -16,12 +16,13 @@ Pretrained weights are never downloaded here: they are read from the local Huggi
 (``huggingface_hub.constants.HF_HUB_CACHE``, what ``HF_HUB_OFFLINE=1`` would use), found with
 ``huggingface_hub.try_to_load_from_cache``. ``.safetensors`` files load with safetensors, others with
 ``torch.load(..., weights_only=True)``. When they are absent the build raises
-:class:`~freqbench.errors.MissingDataError` saying how to provide them.
+:class:`~freqbench.errors.MissingDataError` saying how to provide them. The sha256 of the file read
+(computed from its bytes, cached by file stamp: :mod:`freqbench.ops.fingerprint`) is the entry's
+``weights.sha256`` and enters the result keys.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,11 +33,10 @@ from torch import nn
 from freqbench.errors import ConfigError, DependencyError, MissingDataError, UnknownNameError
 from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
 from freqbench.models.loading import read_checkpoint
-from freqbench.ops.download import sha256_file
+from freqbench.ops.fingerprint import sha256_cached
 
 PREFIX = "timm"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def _timm() -> Any:
@@ -85,10 +85,13 @@ def cached_weight_file(hf_hub_id: str, filename: str | None = None) -> Path | No
     return None
 
 
-def _file_sha256(path: Path) -> str:
-    # Hugging Face stores LFS files as blobs named by their sha256: avoid rehashing large files.
-    blob = path.resolve().name
-    return blob if _SHA256.fullmatch(blob) else sha256_file(path)
+def weight_source(path: Path) -> WeightSource:
+    """The :class:`WeightSource` of a cached weight file: the sha256 of its bytes and its name.
+
+    The Hugging Face blob name is not trusted as the digest: a blob replaced or damaged in place keeps
+    its name, and the key must follow the bytes that are read.
+    """
+    return WeightSource(sha256=sha256_cached(path), filename=path.name)
 
 
 def _read_weights(path: Path) -> dict[str, torch.Tensor]:
@@ -160,12 +163,12 @@ def timm_entry(rest: str) -> ModelEntry:
     hf_filename = pcfg.hf_hub_filename if pcfg is not None else None
     cached = cached_weight_file(hf_hub_id, hf_filename) if pretrained and hf_hub_id else None
     if cached is not None:
-        cfg = replace(cfg, weights=WeightSource(sha256=_file_sha256(cached), filename=cached.name))
+        cfg = replace(cfg, weights=weight_source(cached))
 
     def build(cfg: ModelConfig) -> nn.Module:
         return _create(cfg, state_dict=None)
 
-    def build_pretrained(cfg: ModelConfig) -> nn.Module:
+    def build_pretrained(cfg: ModelConfig) -> tuple[nn.Module, WeightSource]:
         if hf_hub_id is None:
             raise MissingDataError(
                 f"timm has no pretrained weights for {name!r} (no Hugging Face hub id in its pretrained "
@@ -181,11 +184,12 @@ def timm_entry(rest: str) -> ModelEntry:
                 f"'{name}', pretrained=True)\"` and copy the cache folder (HF_HUB_CACHE) here, or use "
                 f"'timm:{name}?pretrained=false' for a random initialisation."
             )
-        return _create(cfg, state_dict=_read_weights(path))
+        source = weight_source(path)
+        return _create(cfg, state_dict=_read_weights(path)), source
 
     if not pretrained:
         # The random initialisation was spelled out in the name: it is what this entry provides.
-        return ModelEntry(cfg=cfg, build=build, build_pretrained=build)
+        return ModelEntry(cfg=cfg, build=build, random_init=True)
     return ModelEntry(cfg=cfg, build=build, build_pretrained=build_pretrained)
 
 

@@ -13,8 +13,10 @@ Profiles of a low-pass mask with cutoff R (Gonzalez & Woods, *Digital Image Proc
 High-pass is 1 - low-pass; band-pass (R1, R2) is low-pass(R2) * high-pass(R1), which for the ideal
 profile keeps R1 < r <= R2.
 
-Masks are cached per (kind, parameters, size, device, dtype): building one costs a few kernels, and
-sweeps reuse the same mask for every batch.
+Masks are computed in float64 and cached per (kind, parameters, size, device, dtype): building one
+costs a few kernels, and sweeps reuse the same mask for every batch. Build a mask in the precision its
+spectrum is computed in (:func:`spectrum_dtype` of the images: float64 for float64 images), otherwise
+the Gaussian and Butterworth weights are rounded to float32 before they reach a float64 spectrum.
 
 Shape:
     masks are (H, W // 2 + 1), real, matching ``torch.fft.rfft2`` of an H x W image.
@@ -27,6 +29,8 @@ from enum import StrEnum
 
 import torch
 
+from freqbench.ops.spectral_mask import apply_spectral_mask
+
 
 class Profile(StrEnum):
     IDEAL = "ideal"
@@ -38,6 +42,16 @@ class Band(StrEnum):
     LOW = "low"
     HIGH = "high"
     BAND = "band"
+
+
+def spectrum_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The real dtype ``torch.fft.rfft2`` computes in for images of ``dtype`` (half and bfloat16 are
+    promoted to float32 by :func:`apply_rfft_mask`), i.e. the dtype to build their masks in.
+
+    >>> spectrum_dtype(torch.float64), spectrum_dtype(torch.float16)
+    (torch.float64, torch.float32)
+    """
+    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def radial_grid(
@@ -119,6 +133,8 @@ def frequency_mask(
         profile: ``ideal``, ``gaussian`` or ``butterworth``.
         order: Butterworth order.
         half: rfft2 half plane (default) or the full fft2 grid.
+        dtype: the mask's dtype; pass ``spectrum_dtype(x.dtype)`` for images ``x`` (float64 images
+            need a float64 mask: a float32 one rounds the Gaussian and Butterworth weights).
 
     Shape:
         (H, W//2+1) if ``half`` else (H, W).
@@ -132,18 +148,17 @@ def frequency_mask(
 
 
 def apply_rfft_mask(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``irfft2(rfft2(x) * mask)`` over the last two dimensions.
+    """``irfft2(rfft2(x) * mask, s=(H, W))`` over the last two dimensions, through the one operator
+    :func:`freqbench.ops.spectral_mask.apply_spectral_mask` (backend ``auto``).
 
-    The result is real by construction: a real mask on the half plane is Hermitian-consistent.
+    The result is real by construction: a real mask on the half plane is Hermitian-consistent (on the
+    self-conjugate columns only its part symmetric in ky acts, see :mod:`freqbench.ops.spectral_mask`).
 
     Shape:
-        x (..., H, W), mask (H, W//2+1) -> (..., H, W).
+        x (B, C, H, W) with any mask ``apply_spectral_mask`` takes, or x (..., H, W) with a mask
+        (H, W//2+1) -> the shape of x.
     """
-    h, w = x.shape[-2:]
-    if mask.shape != (h, w // 2 + 1):
-        raise ValueError(
-            f"mask shape {tuple(mask.shape)} does not fit images {h}x{w}: expected {(h, w // 2 + 1)}"
-        )
-    spec = torch.fft.rfft2(x.float() if x.dtype in (torch.float16, torch.bfloat16) else x)
-    out = torch.fft.irfft2(spec * mask.to(spec.real.dtype), s=(h, w))
-    return out.to(x.dtype)
+    if x.dim() == 4 or mask.dim() != 2:
+        return apply_spectral_mask(x, mask)
+    flat = x.reshape(-1, 1, *x.shape[-2:]) if x.dim() >= 2 else x
+    return apply_spectral_mask(flat, mask).view(x.shape)

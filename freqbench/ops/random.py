@@ -17,6 +17,7 @@ Shape:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from collections.abc import Sequence
@@ -90,6 +91,22 @@ def sample_keys(seed: int, stream: str, indices: torch.Tensor | Sequence[int]) -
     a = _mix32(lo ^ _mix32(idx & _M32))
     b = _mix32(hi ^ _mix32((idx >> 32) ^ a))
     return (b << 31) ^ a
+
+
+@functools.lru_cache(maxsize=64)
+def _dtype_bounds(low: float, high: float, dtype: torch.dtype) -> tuple[float, float]:
+    """The smallest ``dtype`` number >= ``low`` and the largest < ``high``."""
+    if not low < high:
+        raise ValueError(f"uniform needs low < high, got [{low}, {high})")
+    lo = torch.tensor(low, dtype=torch.float64).to(dtype)
+    if float(lo) < low:
+        lo = torch.nextafter(lo, torch.tensor(math.inf, dtype=dtype))
+    hi = torch.tensor(high, dtype=torch.float64).to(dtype)
+    if float(hi) >= high:
+        hi = torch.nextafter(hi, torch.tensor(-math.inf, dtype=dtype))
+    if float(lo) > float(hi):
+        raise ValueError(f"[{low}, {high}) holds no {dtype} number; widen the range or use float64")
+    return float(lo), float(hi)
 
 
 class SampleGenerator:
@@ -172,6 +189,15 @@ class SampleGenerator:
         return h.bitwise_right_shift_(8).bitwise_and_(0xFFFFFF).reshape(len(self), *shape)
 
     # distributions ------------------------------------------------------------------------------
+    def _unit(self, shape: Sequence[int] | int, dtype: torch.dtype) -> torch.Tensor:
+        """``(k + 0.5) / 2**24`` for the next 24-bit integers ``k`` (:meth:`bits24`), rounded to
+        float32 or float64: in (0, 1], never 0; in float32 the top value ``1 - 2**-25`` rounds to 1.
+
+        (k + 0.5) / 2**24 rounds the same when computed in float32 as when computed in float64 and
+        cast down, so both paths give the same float32 values.
+        """
+        return self.bits24(shape).to(dtype).add_(0.5).mul_(1.0 / (1 << 24))
+
     def uniform(
         self,
         shape: Sequence[int] | int = (),
@@ -180,16 +206,23 @@ class SampleGenerator:
         high: float = 1.0,
         dtype: torch.dtype = torch.float32,
     ) -> torch.Tensor:
-        """U[low, high) with 24 bits of resolution (open at 0 by half a step: never exactly 0)."""
-        top = self.bits24(shape)
+        """U[low, high) with 24 bits of resolution (open at ``low`` by half a step).
+
+        ``low + (high - low) (k + 0.5) / 2**24`` for 24-bit integers ``k``, rounded to ``dtype`` and
+        kept inside [low, high) in that dtype: where rounding reaches ``high`` (in float32, the top
+        ``k`` of U[0, 1) rounds to 1.0) the value is the largest ``dtype`` number below ``high``
+        instead; every other value is the rounded formula.
+        """
+        lo, hi = _dtype_bounds(float(low), float(high), dtype)
         if dtype == torch.float32 and (low, high) == (0.0, 1.0):
-            # (k + 0.5) / 2**24 rounds the same in float32 as the float64 path cast down: same values
-            return top.to(torch.float32).add_(0.5).mul_(1.0 / (1 << 24))
-        u = top.to(torch.float64).add_(0.5).mul_(1.0 / (1 << 24))
-        if (low, high) != (0.0, 1.0):
-            # u * (high - low) + low is the same two roundings as low + (high - low) * u
-            u.mul_(high - low).add_(low)
-        return u.to(dtype)
+            u = self._unit(shape, torch.float32)
+        else:
+            u = self._unit(shape, torch.float64)
+            if (low, high) != (0.0, 1.0):
+                # u * (high - low) + low is the same two roundings as low + (high - low) * u
+                u.mul_(high - low).add_(low)
+            u = u.to(dtype)
+        return u.clamp_(lo, hi)
 
     def normal(self, shape: Sequence[int] | int = (), *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Standard normal by Box-Muller, using both outputs of each pair (cos and sin halves).
@@ -200,8 +233,9 @@ class SampleGenerator:
         n = math.prod(shape)
         half = (n + 1) // 2
         work = torch.float64 if dtype == torch.float64 else torch.float32
-        u1 = self.uniform(half, dtype=work)
-        u2 = self.uniform(half, dtype=work).mul_(2.0 * math.pi)
+        # u1 in (0, 1] is what Box-Muller needs (log u1 finite; u1 = 1 gives r = 0)
+        u1 = self._unit(half, work)
+        u2 = self._unit(half, work).mul_(2.0 * math.pi)
         r = u1.log_().mul_(-2.0).sqrt_()
         # [r cos(u2) | r sin(u2)] per sample, written in place instead of concatenated
         z = torch.empty(len(self), 2 * half, dtype=work, device=r.device)

@@ -52,6 +52,29 @@ class Perturbation(nn.Module):
     def forward(self, x: torch.Tensor, generator: SampleGenerator | None = None) -> torch.Tensor:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
+    def diagnostics(self, x: torch.Tensor, out: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Per-sample measurements of what this transform did to a batch (default: none).
+
+        The engine calls it once per batch, without gradients, with the input ``x`` and this
+        perturbation's output ``out`` for that batch. Return ``{name: value}`` with one float per
+        sample, shape (B,). The engine stores each as the per-sample array ``diag_<name>`` of the
+        condition and :func:`freqbench.store.aggregate.summarize` turns it into the record ``<name>``
+        (the mean over samples with a normal-approximation 95% interval), so names must be
+        lowercase identifiers (``[a-z][a-z0-9_]*``) that are not already a metric (``accuracy``,
+        ``loss``...). Return the same names for every batch.
+
+        Compute from ``(x, out)``, so the numbers describe the output that was scored (e.g. the
+        fraction of output pixels on the [0, 1] bounds, or an amplitude-spectrum error from
+        ``torch.fft.fft2`` of both); the output of a random perturbation cannot be redrawn here.
+        What only ``forward`` saw (the unclamped image of a clamped filter) it may keep for the
+        ``out`` it returned (:mod:`freqbench.perturbations.frequency` does). Attacks have the same
+        hook (:meth:`freqbench.attacks.attack.AttackBase.diagnostics`).
+
+        Shape:
+            x, out: (B, C, H, W) -> each value (B,).
+        """
+        return {}
+
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v!r}" for k, v in self.params().items())
 

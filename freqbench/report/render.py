@@ -14,6 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table as RichTable
 
 from freqbench.report.summaries import SUMMARIES
@@ -97,13 +98,15 @@ def print_console(
     """Summaries (or the per-condition table when the suite names none) on the terminal."""
     console = console or Console()
     header = _header_lines(records, manifest)
-    console.print(" · ".join(f"[bold]{k}[/]: {v}" for k, v in header.items()))
+    console.print(" · ".join(f"[bold]{k}[/]: {escape(v)}" for k, v in header.items()))
     summaries, detail = build_tables(records, manifest)
     for t in summaries + (detail if details or not summaries else []):
         if t.columns:
             console.print(_rich_table(t, transpose=_too_wide(t, console.width)))
-        if t.note:
-            console.print(f"[dim]{t.note}[/]")
+            if t.note:
+                console.print(f"[dim]{escape(t.note)}[/]")
+        elif t.note:  # a table that could not be computed: its title and why
+            console.print(f"[bold]{escape(t.title)}[/]: {escape(t.note)}")
 
 
 def _too_wide(t: Table, width: int) -> bool:
@@ -113,20 +116,22 @@ def _too_wide(t: Table, width: int) -> bool:
 
 
 def _rich_table(t: Table, *, transpose: bool) -> RichTable:
-    title = f"{t.title}" + (f" ({t.unit})" if t.unit else "")
-    rt = RichTable(title=title, title_justify="left")
+    # labels are plain text, not rich markup: "[signed]" must be shown, not read as a style
+    title = escape(f"{t.title}" + (f" ({t.unit})" if t.unit else ""))
+    # wide enough for its title on one line (rich wraps a title to the table's width)
+    rt = RichTable(title=title, title_justify="left", min_width=len(title))
     if transpose:  # conditions as rows, models as columns
         rt.add_column("", style="bold")
         for label, _ in t.rows:
-            rt.add_column(label, justify="right")
+            rt.add_column(escape(label), justify="right")
         for i, col in enumerate(t.columns):
-            rt.add_row(col, *(cells[i].text() for _, cells in t.rows))
+            rt.add_row(escape(col), *(cells[i].text() for _, cells in t.rows))
         return rt
-    rt.add_column(t.row_header, style="bold")
+    rt.add_column(escape(t.row_header), style="bold")
     for c in t.columns:
-        rt.add_column(c, justify="right")
+        rt.add_column(escape(c), justify="right")
     for label, cells in t.rows:
-        rt.add_row(label, *(c.text() for c in cells))  # intervals go to markdown/CSV/JSON
+        rt.add_row(escape(label), *(c.text() for c in cells))  # intervals go to markdown/CSV/JSON
     return rt
 
 
@@ -138,11 +143,14 @@ def _tex(text: str) -> str:
 
 
 def to_latex(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
-    """Every table as a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), header as a comment."""
+    """Every table as a booktabs ``tabular`` (needs ``\\usepackage{booktabs}``); the header, each
+    table's note and the message of a table that could not be computed as comments."""
     summaries, details = build_tables(records, manifest)
     out = [f"% freqbench report: {k} = {v}" for k, v in _header_lines(records, manifest).items()]
     for t in [*summaries, *details]:
         if not t.columns:
+            if t.note:
+                out += ["", f"% {_tex(t.title)}: {t.note}"]
             continue
         unit = f" ({_tex(t.unit)})" if t.unit else ""
         out += [
@@ -156,6 +164,8 @@ def to_latex(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
         for label, cells in t.rows:
             out.append(" & ".join([_tex(label), *(c.text() for c in cells)]) + r" \\")
         out += [r"\bottomrule", r"\end{tabular}"]
+        if t.note:
+            out.append(f"% {t.note}")
     return "\n".join(out) + "\n"
 
 

@@ -1,7 +1,11 @@
 """Tables built from stored records only (no torch): rows are models, columns conditions or summaries.
 
 A :class:`Table` is plain data; ``freqbench.report.render`` turns it into rich console output, GitHub
-markdown, CSV or JSON. Accuracies are stored as fractions and shown in percent.
+markdown, CSV, JSON or LaTeX. Accuracies are stored as fractions and shown in percent.
+
+Signed conditions (records tagged ``signed``: high-pass, band-pass, residual) fed the model values
+outside [0, 1]; every table that shows one marks its label with :data:`SIGNED_MARK` and says why in
+its note (:data:`SIGNED_NOTE`), so the mark reaches every format.
 """
 
 from __future__ import annotations
@@ -15,6 +19,12 @@ from freqbench.store.run import Record
 H = TypeVar("H")
 #: fractions stored in [0, 1], shown in percent
 PERCENT_METRICS = frozenset({"accuracy", "success_rate"})
+#: appended to the label of a signed condition (or group) in every table
+SIGNED_MARK = " [signed]"
+SIGNED_NOTE = (
+    "[signed]: the condition fed the model signed values outside [0, 1] (high-pass, band-pass and "
+    "residual outputs are not clamped), outside the models' input contract"
+)
 
 
 @dataclass(frozen=True)
@@ -78,10 +88,17 @@ class ReportContext:
         suites = self.manifest.get("suites", {})
         ns = sorted({r.n for r in records if r.metric == "accuracy"})
         limit = cfg.get("limit")
+        data = self.manifest.get("data")
+        available = data.get("available") if isinstance(data, Mapping) else None
+        if limit and available is None and ns:  # manifests before "data": n = min(limit, size)
+            available = max(ns) if max(ns) < limit else None
+        if limit and available is not None and limit > available:
+            subset = f"all samples: --limit {limit} exceeds the dataset's {available}"
+        else:
+            subset = f"fixed {limit}-sample subset" if limit else "all samples"
         return {
             "dataset": ", ".join(datasets) + f" ({cfg.get('split', 'test')})",
-            "subset": (f"fixed {limit}-sample subset" if limit else "all samples")
-            + f" (n = {', '.join(map(str, ns))})",
+            "subset": subset + f" (n = {', '.join(map(str, ns))})",
             "suite": ", ".join(f"{k} v{v}" for k, v in suites.items())
             or ", ".join(sorted({r.suite for r in records})),
             "freqbench": str(self.manifest.get("freqbench_version", "?")),
@@ -99,13 +116,29 @@ def metric_records(records: Iterable[Record], metric: str) -> list[Record]:
     return [r for r in records if r.metric == metric]
 
 
+def is_signed(record: Record) -> bool:
+    """Whether the record's condition fed the model values outside [0, 1] (its ``signed`` tag)."""
+    return record.tags.get("signed") is True
+
+
+def signed_label(label: str, signed: bool) -> str:
+    """``label`` with :data:`SIGNED_MARK` when ``signed``."""
+    return label + SIGNED_MARK if signed else label
+
+
+def join_notes(*notes: str) -> str:
+    """The non-empty notes, joined into one."""
+    return "; ".join(n for n in notes if n)
+
+
 def condition_table(
     records: Sequence[Record], *, metric: str = "accuracy", title: str | None = None
 ) -> Table:
-    """Rows = models, columns = conditions in stored (suite) order."""
+    """Rows = models, columns = conditions in stored (suite) order; signed conditions marked."""
     recs = metric_records(records, metric)
     models = ordered(r.model for r in recs)
     conds = ordered(r.condition for r in recs)
+    signed = {r.condition for r in recs if is_signed(r)}
     by = {(r.model, r.condition): r for r in recs}
     scale = 100.0 if metric in PERCENT_METRICS else 1.0
     rows = []
@@ -117,7 +150,8 @@ def condition_table(
         rows.append((m, tuple(cells)))
     return Table(
         title=title or f"{metric} per condition",
-        columns=tuple(conds),
+        columns=tuple(signed_label(c, c in signed) for c in conds),
         rows=tuple(rows),
         unit="%" if metric in PERCENT_METRICS else "",
+        note=SIGNED_NOTE if signed else "",
     )

@@ -52,6 +52,8 @@ BANDS: tuple[tuple[str, float | tuple[float, float]], ...] = (
     ("band", (8, 12)),
 )
 SUMMARIES = ("robust_accuracy", "accuracy_vs_eps", "delta_spectrum")
+#: the SuiteOptions these suites read
+READS = ("eps",)
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ def adversarial(options: SuiteOptions) -> Suite:
         version=1,
         conditions=tuple(conds),
         summaries=SUMMARIES,
+        reads=READS,
         description="FGSM and PGD-Linf at eps 1-8/255, PGD-L2 at 0.125-1.0 (torchattacks)",
     )
 
@@ -159,6 +162,7 @@ def autoattack(options: SuiteOptions) -> Suite:
         version=1,
         conditions=tuple(conds),
         summaries=SUMMARIES,
+        reads=READS,
         description="reference AutoAttack (pyautoattack 0.2.0, standard version) at Linf 8/255",
     )
 
@@ -194,6 +198,7 @@ def frequency_attacks(options: SuiteOptions) -> Suite:
         version=1,
         conditions=tuple(conds),
         summaries=SUMMARIES,
+        reads=READS,
         description="PGD-Linf at 8/255 confined to low-, high- and band-pass regions (Sharma et al. 2019)",
     )
 

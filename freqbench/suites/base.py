@@ -5,17 +5,20 @@ A condition is one cell of a benchmark, keyed ``name@severity`` (``gaussian_nois
 parameters. Its ``kind`` says which registry resolves ``transform``; the engine maps kinds to adapters.
 Every suite starts with ``clean`` so that each table carries its own baseline.
 
-``SUITES`` maps a suite name to a factory ``(SuiteOptions) -> Suite``.
+``SUITES`` maps a suite name to a factory ``(SuiteOptions) -> Suite``. Each suite declares the
+:class:`~freqbench.config.SuiteOptions` fields it reads (``Suite.reads``); :func:`build_suite`, the one
+way the facade builds a suite, refuses an option the suite does not read instead of ignoring it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import Any
 
 from freqbench.config import SuiteOptions
+from freqbench.errors import ConfigError
 from freqbench.registry import Registry
 
 
@@ -105,6 +108,8 @@ class Suite:
         conditions: the grid, ``clean`` first.
         summaries: names of summary functions in ``freqbench.report.summaries``.
         description: one line for ``freqbench ls suites``.
+        reads: the :class:`~freqbench.config.SuiteOptions` fields the suite reads (the report's
+            summaries included); any other option given is refused by :func:`build_suite`.
     """
 
     name: str
@@ -112,6 +117,7 @@ class Suite:
     conditions: tuple[Condition, ...]
     summaries: tuple[str, ...] = ()
     description: str = ""
+    reads: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         keys = [c.key for c in self.conditions]
@@ -119,10 +125,38 @@ class Suite:
             raise ValueError(f"suite {self.name!r} has duplicate condition keys")
         if not keys or keys[0] != "clean":
             raise ValueError(f"suite {self.name!r} must start with the clean condition")
+        unknown = set(self.reads) - {f.name for f in fields(SuiteOptions)}
+        if unknown:
+            raise ValueError(f"suite {self.name!r} reads unknown options {sorted(unknown)}")
 
 
 SuiteFactory = Callable[[SuiteOptions], Suite]
 SUITES: Registry[SuiteFactory] = Registry("suite")
+
+
+def build_suite(name: str, options: SuiteOptions | None = None) -> Suite:
+    """The suite ``name`` shaped by ``options``; an option the suite does not read is an error.
+
+    Raises:
+        UnknownNameError: no such suite (with the closest names).
+        ConfigError: an option is given that the suite does not read; the message names the suites
+            that do.
+    """
+    options = options or SuiteOptions()
+    suite = SUITES.get(name)(options)
+    unused = [o for o in options.given() if o not in suite.reads]
+    if unused:
+        flags = ", ".join(f"--{o}" for o in unused)
+        users = {
+            o: [s for s in SUITES.names() if o in SUITES.get(s)(SuiteOptions()).reads] for o in unused
+        }
+        where = "; ".join(f"--{o} is read by {', '.join(u) or 'no suite'}" for o, u in users.items())
+        takes = ", ".join(f"--{o}" for o in suite.reads) or "no suite options"
+        raise ConfigError(
+            f"suite {name!r} does not use {flags} (it takes {takes}); drop {flags} or pick another "
+            f"suite ({where})"
+        )
+    return suite
 
 
 def _parse_value(text: str) -> Any:
@@ -153,14 +187,21 @@ def parse_condition_key(key: str) -> tuple[str, dict[str, Any]]:
     ('band_pass_ideal', {'r': [4, 8]})
     """
     name, sep, rest = key.partition("@")
+    form = "NAME, NAME@SEVERITY or NAME@KEY=VALUE[,KEY=VALUE...]"
+    if not name:
+        raise ConfigError(f"malformed condition {key!r}: the name before '@' is empty; write {form}")
     if not sep:
         return name, {}
+    if not rest:
+        raise ConfigError(f"malformed condition {key!r}: nothing follows '@'; write {form}")
     if "=" not in rest:
         return name, {"severity": _parse_value(rest)}
     params: dict[str, Any] = {}
     for part in rest.split(","):
         k, eq, v = part.partition("=")
-        if not eq or not k:
-            raise ValueError(f"malformed condition {key!r}: expected name@k=v[,k=v...] or name@severity")
+        if not eq or not k or not v:
+            raise ConfigError(f"malformed condition {key!r}: {part!r} is not KEY=VALUE; write {form}")
+        if k in params:
+            raise ConfigError(f"malformed condition {key!r}: {k} is given twice")
         params[k] = _parse_value(v)
     return name, params

@@ -28,6 +28,8 @@ from freqbench.suites.base import CLEAN, SUITES, Condition, Kind, Suite, conditi
 
 #: summary functions of freqbench.report.summaries, fed by the ``corruption`` / ``severity`` tags
 SUMMARIES = ("mean_accuracy", "per_corruption", "per_severity", "mce")
+#: the SuiteOptions these suites read (``baseline`` feeds the mCE summary)
+READS = ("corruptions", "severities", "baseline")
 
 
 def select(
@@ -101,6 +103,7 @@ def corruptions_suite(options: SuiteOptions) -> Suite:
         version=1,
         conditions=corruption_conditions(names, severities),
         summaries=SUMMARIES,
+        reads=READS,
         description="CIFAR-10-C: 15 corruptions x 5 severities, generated on the fly (any dataset)",
     )
 
@@ -114,6 +117,7 @@ def corruptions_extra_suite(options: SuiteOptions) -> Suite:
         version=1,
         conditions=corruption_conditions(names, severities),
         summaries=SUMMARIES,
+        reads=READS,
         description="CIFAR-10-C extras: speckle noise, Gaussian blur, spatter, saturate x 5 severities",
     )
 
@@ -126,6 +130,7 @@ def _replay_suite(source: str, label: str) -> None:
             version=1,
             conditions=replay_conditions(source, names, severities),
             summaries=SUMMARIES,
+            reads=READS,
             description=f"{label}: the released files, 15 corruptions x 5 severities (extras on request)",
         )
 

@@ -1,10 +1,22 @@
 """The ``frequency`` suite: radial filters over a cutoff sweep, the seed study's blur and residual,
 phase scrambling.
 
-Cutoffs are in cycles per image (``freqbench.ops.masks``); the sweep spans DC to beyond the Nyquist
-radius of 28x28 and 32x32 images (14 and 16). Gaussian sigmas follow the seed study (REFERENCE.md
-section 4): blur sigma 1, 2, 4 and "original minus blur" residual sigma 2, 4, 12, 20. Phase widths
-0..180 degrees in steps of 30.
+Cutoffs are in cycles per image (``freqbench.ops.masks``). The low-pass sweep ends at r = 23, beyond
+the corner radius sqrt(2) N / 2 of the spectrum of N x N images (22.6 for 32x32, 19.8 for 28x28): the
+ideal low-pass there keeps every bin and is the identity (its accuracy is the clean accuracy, a check
+of the pipeline), while r = 16 is the Nyquist radius of 32x32 on the axes only and still removes the
+corners. The Gaussian and Butterworth profiles attenuate every nonzero frequency at any finite r (r is
+their scale, not a support), so their r = 23 is close to, not equal to, the identity. Gaussian sigmas
+follow the seed study (REFERENCE.md section 4): blur sigma 1, 2, 4 and "original minus blur" residual
+sigma 2, 4, 12, 20. Phase widths 30..180 degrees in steps of 30.
+
+Signed conditions (high-pass, band-pass, Gaussian residual) feed the models values outside [0, 1];
+their records carry the tag ``signed`` and reports mark them. Clamped conditions (low-pass, phase
+scrambling) store per-sample ``clamped_fraction`` (and ``amplitude_error`` for phase scrambling),
+shown by the ``clamping`` summary.
+
+Adding r = 23 did not change any other condition, so the suite version (which enters every
+condition's content key) stays 1 and stored results of the other conditions stay valid.
 """
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ from __future__ import annotations
 from freqbench.config import SuiteOptions
 from freqbench.suites.base import CLEAN, SUITES, Condition, Suite, condition
 
-LOW_PASS_RADII = (1, 2, 4, 6, 8, 10, 12, 16)
+LOW_PASS_RADII = (1, 2, 4, 6, 8, 10, 12, 16, 23)
 HIGH_PASS_RADII = (1, 2, 4, 6, 8, 12)
 BANDS = ((1, 4), (4, 8), (8, 12), (12, 16))
 PROFILES = ("ideal", "gaussian", "butterworth")
@@ -60,6 +72,6 @@ def frequency_suite(options: SuiteOptions) -> Suite:
         name="frequency",
         version=1,
         conditions=frequency_conditions(),
-        summaries=("per_group",),
+        summaries=("per_group", "clamping"),
         description="radial low/high/band-pass (3 profiles), Gaussian blur and residual, phase scrambling",
     )

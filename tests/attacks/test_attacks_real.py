@@ -1,14 +1,15 @@
 """Real pretrained CIFAR-10 models on real CIFAR-10 test images: PGD-Linf at 8/255 breaks them.
 
 Uses ``../shared/data``: the captum LeNet, the akamaster ResNet-20 and the CIFAR-10 JPEG test archive
-(lossy JPEG, so clean accuracies are a little below the published ones). Skips when absent.
+(lossy JPEG, so clean accuracies are a little below the published ones). Skips when absent (fails
+under ``FREQBENCH_REQUIRE_REAL=1``, see ``tests/conftest.py``).
 """
 
 from __future__ import annotations
 
 import io
 import tarfile
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -22,23 +23,19 @@ from freqbench.attacks import ATTACKS
 from freqbench.attacks.attack import batch_seed
 from freqbench.ops.random import SampleGenerator
 
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
+
 pytestmark = pytest.mark.real
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 PER_CLASS = 7  # 70 images, balanced over the classes
 
 
-def need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real data not found: {path} (see /work/shared/data/README.md)")
-    return path
-
-
 @pytest.fixture(scope="module")
-def cifar() -> tuple[torch.Tensor, torch.Tensor]:
+def cifar(real_data: RealData) -> tuple[torch.Tensor, torch.Tensor]:
     """The first PER_CLASS test JPEGs of each class in archive order, decoded with PIL."""
-    archive = need(SHARED / "cifar10-jpeg" / "test.tar.gz")
+    archive = real_data.shared("cifar10-jpeg/test.tar.gz")
     images: dict[int, list[np.ndarray]] = {c: [] for c in range(10)}
     with tarfile.open(archive) as tar:
         for member in tar:
@@ -71,16 +68,18 @@ class LeNet(nn.Module):
         return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
 
 
-def lenet() -> nn.Module:
+def lenet(real_data: RealData) -> nn.Module:
     model = LeNet()
-    model.load_state_dict(torch.load(need(SHARED / "weights/captum/cifar_torchvision.pt"), weights_only=True))
+    model.load_state_dict(
+        torch.load(real_data.shared("weights/captum/cifar_torchvision.pt"), weights_only=True)
+    )
     return model.eval()
 
 
-def resnet20() -> nn.Module:
+def resnet20(real_data: RealData) -> nn.Module:
     from freqbench.models import load_model
 
-    path = need(SHARED / "weights/akamaster/resnet20-12fca82f.th")
+    path = real_data.shared("weights/akamaster/resnet20-12fca82f.th")
     model, _ = load_model("resnet20_cifar10.akamaster", weights_root=path, download=False)
     return model
 
@@ -91,9 +90,9 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
 
 
 @pytest.mark.parametrize("make", [lenet, resnet20], ids=["lenet", "resnet20"])
-def test_pgd_linf_breaks_pretrained_models(make, cifar) -> None:  # type: ignore[no-untyped-def]
+def test_pgd_linf_breaks_pretrained_models(make, cifar, real_data) -> None:  # type: ignore[no-untyped-def]
     x, y = cifar
-    model = make()
+    model = make(real_data)
     clean = accuracy(model, x, y)
     assert clean >= 0.5  # both nets are far above chance on real CIFAR-10 (LeNet ~60%, ResNet-20 ~90%)
     g = SampleGenerator.from_seed(0, len(x), stream="pgd_linf@eps=8/255")

@@ -242,7 +242,8 @@ def test_import_folder_verifies_md5_and_copies(
     lines: list[str] = []
     dest = import_dataset("cifar10", tmp_path / "src", report=lines.append)
     assert dest == _home / "datasets" / "cifar10"
-    assert len(lines) == 7 and all("verified md5" in line for line in lines)
+    assert len(lines) == 8 and all("verified the md5" in line for line in lines[:7])
+    assert lines[7] == f"installed 7 verified files into {dest}"
     ds = DATASETS.get("cifar10")(DataRequest(download=False))
     assert "(cache)" in ds.info.source
     np.testing.assert_array_equal(ds.images, _expected_images(written["test_batch"][0]))

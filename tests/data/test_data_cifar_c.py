@@ -179,7 +179,7 @@ def test_import_folder_and_tar(tmp_path: Path, _home: Path, monkeypatch: pytest.
     _, arrays = write_released(tmp_path / "src")
     lines: list[str] = []
     dest = import_dataset("cifar10c", tmp_path / "src", report=lines.append)
-    assert len(lines) == 3
+    assert len(lines) == 4 and lines[3] == f"installed 3 verified files into {dest}"
     replay = _open(DataRequest(download=False), "snow", 3)
     assert str(dest) in replay.info.source
     np.testing.assert_array_equal(replay.dataset.images, arrays["snow"][2 * N : 3 * N])

@@ -160,8 +160,8 @@ def test_import_checks_content_sha256(tmp_path: Path, _home: Path, monkeypatch: 
     release = dataclasses.replace(FASHION_MNIST, content_sha256={**FASHION_MNIST.content_sha256, **pins})
     monkeypatch.setattr(SOURCES.get("fashion_mnist"), "release", release)
     lines: list[str] = []
-    import_dataset("fashion_mnist", tmp_path / "src", report=lines.append)
-    assert len(lines) == 2
+    dest = import_dataset("fashion_mnist", tmp_path / "src", report=lines.append)
+    assert len(lines) == 3 and lines[2] == f"installed 2 verified files into {dest}"
     status = {(s.name, s.split): s for s in list_datasets()}
     assert status[("fashion_mnist", "test")].origin == "cache"
     assert status[("fashion_mnist", "train")].origin == "missing"

@@ -14,7 +14,7 @@ from freqbench.config import RunConfig
 from freqbench.engine.loop import evaluate_condition, run_model
 from freqbench.engine.progress import QuietProgress
 from freqbench.engine.steps import Step, StepContext, build_step
-from freqbench.errors import IncompatibleError
+from freqbench.errors import IncompatibleError, StoreError
 from freqbench.perturbations.frequency import low_pass
 from freqbench.store.run import RunStore
 from freqbench.suites.base import CLEAN, Suite, condition
@@ -109,8 +109,13 @@ def test_rerun_skips_stored_conditions(model, data, tmp_path) -> None:
     first = store.records()
     assert run_model(model, data, SUITE, **kw) == 0
     assert store.records() == first
-    # another seed is another content key for every condition
-    assert run_model(model, data, SUITE, **{**kw, "config": cfg.replace(seed=1)}) == 3
+    # another seed is another content key for every condition: never mixed into this directory
+    with pytest.raises(StoreError, match="already holds tiny / tiny / clean, low_pass_ideal@r=4"):
+        run_model(model, data, SUITE, **{**kw, "config": cfg.replace(seed=1)})
+    assert store.records() == first
+    other = {**kw, "config": cfg.replace(seed=1), "store": RunStore(tmp_path / "other")}
+    assert run_model(model, data, SUITE, **other) == 3
+    assert {r.key for r in other["store"].records()}.isdisjoint(r.key for r in first)
 
 
 def test_success_flags_follow_the_clean_condition(model, data, tmp_path) -> None:

@@ -8,6 +8,7 @@ import hashlib
 import io
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,9 +18,8 @@ from PIL import Image
 from freqbench.models import MODELS, import_weights, load_model
 from freqbench.models.cifar_resnet import CifarResNet, PadShortcut
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-AKAMASTER = SHARED / "weights" / "akamaster"
-CIFAR_JPEG = SHARED / "cifar10-jpeg"
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
 
 # REFERENCE.md section 9 / He et al. 2016 table 6 (0.27M, 0.46M, 0.66M, 0.85M), exact values.
 PUBLISHED_PARAMS = {20: 269_722, 32: 464_154, 44: 658_586, 56: 853_018}
@@ -86,13 +86,13 @@ def test_option_a_shortcut_subsamples_and_zero_pads() -> None:
     assert not list(PadShortcut(16, 32, stride=2).parameters())
 
 
-def _first_test_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-    with open(CIFAR_JPEG / "test_index.csv", newline="") as fh:
+def _first_test_images(real_data: RealData, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    with open(real_data.shared("cifar10-jpeg/test_index.csv"), newline="") as fh:
         rows = sorted(csv.DictReader(fh), key=lambda r: int(r["test_index"]))[:n]
     wanted = {r["jpeg_path"]: i for i, r in enumerate(rows)}
     images = np.zeros((n, 32, 32, 3), dtype=np.uint8)
     found = 0
-    with tarfile.open(CIFAR_JPEG / "test.tar.gz", "r:gz") as tar:
+    with tarfile.open(real_data.shared("cifar10-jpeg/test.tar.gz"), "r:gz") as tar:
         for member in tar:
             if member.name in wanted:
                 data = tar.extractfile(member).read()  # type: ignore[union-attr]
@@ -105,21 +105,19 @@ def _first_test_images(n: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 @pytest.mark.real
 def test_akamaster_checkpoints_import_load_and_classify(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, real_data: RealData
 ) -> None:
-    if not AKAMASTER.is_dir():
-        pytest.skip(f"shared data absent: {AKAMASTER}")
     monkeypatch.setenv("FREQBENCH_HOME", str(tmp_path))
     for depth, (filename, sha) in AKAMASTER_FILES.items():
-        cached = import_weights(f"resnet{depth}_cifar10.akamaster", AKAMASTER / filename)
+        cached = import_weights(
+            f"resnet{depth}_cifar10.akamaster", real_data.shared(f"weights/akamaster/{filename}")
+        )
         assert cached == tmp_path / "weights" / filename
         assert hashlib.sha256(cached.read_bytes()).hexdigest() == sha
         model, _ = load_model(f"resnet{depth}_cifar10.akamaster", download=False)
         raw = torch.load(cached, map_location="cpu", weights_only=True)["state_dict"]
         torch.testing.assert_close(model.net.linear.weight, raw["module.linear.weight"], rtol=0, atol=0)
-    if not (CIFAR_JPEG / "test.tar.gz").is_file():
-        pytest.skip(f"shared data absent: {CIFAR_JPEG / 'test.tar.gz'}")
-    x, y = _first_test_images(500)
+    x, y = _first_test_images(real_data, 500)
     model, _ = load_model("resnet20_cifar10.akamaster", download=False)
     with torch.no_grad():
         accuracy = float((model(x).argmax(1) == y).float().mean())

@@ -1,7 +1,8 @@
 """Contract tests over every registered model name (DESIGN.md section 5).
 
 Every name in ``MODELS`` is built randomly initialised (this must always work offline); the pretrained
-build runs where the weights are available without a network and is skipped with the reason otherwise.
+build runs for every name too: bundled weights load from the package, downloadable ones are imported
+from their copy in the shared real data (``real``: skips without it, fails in CI) into an empty cache.
 Two prefix-family instances (a tiny timm model, spelled random, and a ``checkpoint:`` file) join the list.
 """
 
@@ -9,16 +10,35 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 from torch import nn
 
-from freqbench.errors import MissingDataError
-from freqbench.models import MODELS, ModelConfig, load_model
+from freqbench.models import MODELS, ModelConfig, import_weights, load_model
+
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
 
 NAMES = MODELS.names()
 FAMILY_NAMES = ["timm:test_efficientnet?pretrained=false"]
+# Where the shared real data keeps a copy of each publisher's downloadable weights.
+SHARED_WEIGHTS = {"https://github.com/akamaster/": "weights/akamaster"}
+
+
+def _downloadable(name: str) -> bool:
+    weights = MODELS.get(name).cfg.weights
+    return weights is not None and weights.url is not None
+
+
+def _shared_copy(name: str) -> str:
+    """The weight file's path inside the shared data, for a model whose weights are downloaded."""
+    weights = MODELS.get(name).cfg.weights
+    assert weights is not None and weights.url is not None
+    folders = [folder for prefix, folder in SHARED_WEIGHTS.items() if weights.url.startswith(prefix)]
+    assert folders, f"{name}: no shared copy of {weights.url} is known; add its folder to SHARED_WEIGHTS"
+    return f"{folders[0]}/{weights.filename}"
 
 
 @pytest.fixture(autouse=True)
@@ -64,18 +84,20 @@ def test_random_init_build(name: str) -> None:
     assert n_params > 0 and math.isfinite(n_params)
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_pretrained_build(name: str) -> None:
+@pytest.mark.parametrize(
+    "name", [pytest.param(n, marks=pytest.mark.real) if _downloadable(n) else n for n in NAMES]
+)
+def test_pretrained_build(name: str, request: pytest.FixtureRequest) -> None:
     cfg = MODELS.get(name).cfg
     if cfg.weights is None:
         with pytest.warns(UserWarning, match="randomly initialised"):
             model, cfg = load_model(name)
         _check_forward(model, cfg)
         return
-    try:
-        model, cfg = load_model(name, download=False)
-    except MissingDataError as exc:
-        pytest.skip(f"weights of {name} not available offline (fresh FREQBENCH_HOME): {exc}")
+    if _downloadable(name):
+        real_data: RealData = request.getfixturevalue("real_data")
+        import_weights(name, real_data.shared(_shared_copy(name)))
+    model, cfg = load_model(name, download=False)
     _check_forward(model, cfg)
 
 

@@ -10,6 +10,7 @@ import gzip
 import hashlib
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -17,7 +18,8 @@ import torch
 
 from freqbench.models import MODELS, load_model
 
-FMNIST = Path("/usr/share/datasets/fashion-mnist")
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
 
 
 @pytest.fixture(autouse=True)
@@ -42,10 +44,9 @@ def test_bundled_file_is_pinned_small_and_plain() -> None:
     assert state["conv1.weight"].shape == (16, 1, 3, 3)
 
 
-def test_mean_std_are_the_training_set_statistics() -> None:
-    images = FMNIST / "train-images-idx3-ubyte.gz"
-    if not images.is_file():
-        pytest.skip(f"Fashion-MNIST absent ({images}); apt-get install dataset-fashion-mnist")
+@pytest.mark.real
+def test_mean_std_are_the_training_set_statistics(real_data: RealData) -> None:
+    images = real_data.fashion_mnist("train-images-idx3-ubyte.gz")
     with gzip.open(images) as fh:
         counts = np.bincount(np.frombuffer(fh.read(), np.uint8, offset=16), minlength=256)
     values = np.arange(256) / 255.0
@@ -57,13 +58,11 @@ def test_mean_std_are_the_training_set_statistics() -> None:
 
 
 @pytest.mark.real
-def test_accuracy_on_fashion_mnist_test_images() -> None:
-    if not (FMNIST / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"Fashion-MNIST absent ({FMNIST}); apt-get install dataset-fashion-mnist")
+def test_accuracy_on_fashion_mnist_test_images(real_data: RealData) -> None:
     n = 2000
-    with gzip.open(FMNIST / "t10k-images-idx3-ubyte.gz") as fh:
+    with gzip.open(real_data.fashion_mnist("t10k-images-idx3-ubyte.gz")) as fh:
         images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
-    with gzip.open(FMNIST / "t10k-labels-idx1-ubyte.gz") as fh:
+    with gzip.open(real_data.fashion_mnist("t10k-labels-idx1-ubyte.gz")) as fh:
         labels = np.frombuffer(fh.read(), np.uint8, offset=8)[:n]
     model, _ = load_model("resnet20_fmnist", download=False)
     with torch.no_grad():

@@ -11,6 +11,7 @@ import torch
 from freqbench.errors import ConfigError, MissingDataError, UnknownNameError
 from freqbench.models import MODELS, load_model
 from freqbench.models.robustbench import import_robustbench, parse_name
+from freqbench.ops.download import sha256_file
 
 
 def test_shim_imports_robustbench() -> None:
@@ -72,4 +73,6 @@ def test_standard_loads_from_model_dir_layout(tmp_path: Path, monkeypatch: pytes
         expected = reference(x)  # [0, 1] input straight into the network: identity normalisation
     assert out.shape == (2, 10)
     torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
-    assert not model.training and cfg.weights is None
+    assert not model.training
+    # the weights actually loaded are named (and so enter the result keys), not "random-init"
+    assert cfg.weights is not None and cfg.weights.sha256 == sha256_file(folder / "Standard.pt")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from freqbench.ops.masks import apply_rfft_mask, frequency_mask, radial_grid
-from freqbench.ops.spectrum import band_fractions, radial_energy, radial_power_spectrum
+from freqbench.ops.masks import apply_rfft_mask, frequency_mask, radial_grid, spectrum_dtype
+from freqbench.ops.spectrum import band_energy, band_fractions, radial_energy, radial_power_spectrum
 
 
 def _numpy_radius(h: int, w: int) -> np.ndarray:
@@ -63,6 +63,19 @@ def test_power_spectrum_parseval_and_single_frequency() -> None:
     cos = torch.from_numpy(np.cos(2 * np.pi * 5 * xx / 16))[None, None]
     spec = radial_power_spectrum(cos)[0].numpy()
     assert spec.argmax() == 5 and spec[np.arange(len(spec)) != 5].max() < 1e-20
-    frac = band_fractions(radial_energy(cos), size=(16, 16))[0].numpy()
+    frac = band_fractions(band_energy(cos))[0].numpy()
     # Nyquist radius 8: bands (0, 8/3], (8/3, 16/3], beyond; radius 5 is mid
     np.testing.assert_allclose(frac, [0.0, 1.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("profile", ["gaussian", "butterworth"])
+def test_masks_are_built_in_the_images_precision(profile) -> None:
+    r = _numpy_radius(28, 28)[:, : 28 // 2 + 1]
+    expected = np.exp(-(r**2) / (2 * 5.0**2)) if profile == "gaussian" else 1 / (1 + (r / 5.0) ** 4)
+    assert spectrum_dtype(torch.float64) == torch.float64
+    assert spectrum_dtype(torch.float32) == spectrum_dtype(torch.float16) == torch.float32
+    m64 = frequency_mask("low", 5.0, (28, 28), profile=profile, dtype=spectrum_dtype(torch.float64))
+    assert m64.dtype == torch.float64
+    np.testing.assert_allclose(m64.numpy(), expected, rtol=1e-13, atol=0)
+    m32 = frequency_mask("low", 5.0, (28, 28), profile=profile, dtype=spectrum_dtype(torch.float32))
+    assert np.abs(m32.double().numpy() - expected).max() > 1e-10  # what float64 images used to get

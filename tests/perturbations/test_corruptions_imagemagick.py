@@ -31,6 +31,7 @@ import io
 import sys
 import tarfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -42,6 +43,9 @@ from freqbench.perturbations.corruptions import blur, weather
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
 import cifar10c_blur_weather as ref
+
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
 
 _REASON = (
     "needs the PyPI package Wand and ImageMagick's MagickWand library "
@@ -59,9 +63,6 @@ if wand_version.QUANTUM_DEPTH != 16:
         f"ImageMagick with 16-bit quanta (Q16) needed; found Q{wand_version.QUANTUM_DEPTH}",
         allow_module_level=True,
     )
-
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-JPEG_TAR = SHARED / "cifar10-jpeg" / "test.tar.gz"
 
 MOTION_ANGLES = (-45.0, -30.0, 0.0, 17.3, 45.0)
 SNOW_ANGLES = (-135.0, -90.0, -60.0, -45.5)
@@ -189,11 +190,9 @@ def test_snow_end_to_end_with_imagemagick(severity: int, monkeypatch: pytest.Mon
 
 
 @pytest.mark.real
-def test_motion_blur_matches_imagemagick_on_cifar10() -> None:
-    if not JPEG_TAR.is_file():
-        pytest.skip(f"{JPEG_TAR} is absent (shared data folder beside the project)")
+def test_motion_blur_matches_imagemagick_on_cifar10(real_data: RealData) -> None:
     imgs = []
-    with tarfile.open(JPEG_TAR) as tar:
+    with tarfile.open(real_data.shared("cifar10-jpeg/test.tar.gz")) as tar:
         for member in tar:
             if member.isfile() and member.name.endswith(".jpg"):
                 with Image.open(io.BytesIO(tar.extractfile(member).read())) as im:  # type: ignore[union-attr]

@@ -25,6 +25,8 @@ Substitutions, each exact:
   ``importlib.util.find_spec("imagecorruptions").submodule_search_locations[0] / "frost"``.
 * Random draws come from a ``numpy.random.Generator`` (the generator used the global numpy state). The
   ``*_with`` functions take the draws explicitly so the tests can inject the torch version's draws.
+* ``frost_blend`` and ``spatter_blend`` return the generator's last float array before its clip and
+  ``np.uint8`` cast (the tests derive the documented one-channel results from them).
 
 ``REFERENCE`` maps each corruption name to ``fn(image, severity, rng) -> image``.
 """
@@ -202,11 +204,16 @@ def frost_image(idx: int) -> np.ndarray:
     return _FROST[idx]
 
 
-def frost_with(img: np.ndarray, severity: int, idx: int, top: int, left: int) -> np.ndarray:
+def frost_blend(img: np.ndarray, severity: int, idx: int, top: int, left: int) -> np.ndarray:
+    """The blend ``c0 image + c1 frost`` on the 0..255 scale (float64), before the clip and cast."""
     c = FROST[severity - 1]
     h, w = img.shape[:2]
     fr = frost_image(idx)[top : top + h, left : left + w][..., [2, 1, 0]]
-    return np.uint8(np.clip(c[0] * np.array(img) + c[1] * fr, 0, 255))
+    return c[0] * np.array(img) + c[1] * fr
+
+
+def frost_with(img: np.ndarray, severity: int, idx: int, top: int, left: int) -> np.ndarray:
+    return np.uint8(np.clip(frost_blend(img, severity, idx, top, left), 0, 255))
 
 
 def frost(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:
@@ -273,8 +280,9 @@ SPATTER = [
 ]
 
 
-def spatter_with(img: np.ndarray, severity: int, noise: np.ndarray) -> np.ndarray:
-    """Spatter with a given N(loc, scale) layer (H, W)."""
+def spatter_blend(img: np.ndarray, severity: int, noise: np.ndarray) -> np.ndarray:
+    """Spatter with a given N(loc, scale) layer (H, W), on the [0, 1] scale (float32), before the clip
+    and cast."""
     c = SPATTER[severity - 1]
     x = np.array(img, dtype=np.float32) / 255.0
     liquid = _gaussian(noise, c[2])
@@ -295,14 +303,20 @@ def spatter_with(img: np.ndarray, severity: int, noise: np.ndarray) -> np.ndarra
         colour = np.concatenate([v / 255.0 * np.ones_like(m[..., :1]) for v in (175, 238, 238)], axis=2)
         colour = cv2.cvtColor(colour, cv2.COLOR_BGR2BGRA)
         x = cv2.cvtColor(x, cv2.COLOR_BGR2BGRA)
-        return np.uint8(cv2.cvtColor(np.clip(x + m * colour, 0, 1), cv2.COLOR_BGRA2BGR) * 255)
+        # the generator clips before dropping the alpha channel; dropping it first changes nothing
+        return cv2.cvtColor(x + m * colour, cv2.COLOR_BGRA2BGR)
     m = np.where(liquid > c[3], 1, 0)
     m = _gaussian(m.astype(np.float32), c[4])
     m[m < 0.8] = 0
     colour = np.concatenate([v / 255.0 * np.ones_like(x[..., :1]) for v in (63, 42, 20)], axis=2)
     colour *= m[..., np.newaxis]
     x *= 1 - m[..., np.newaxis]
-    return np.uint8(np.clip(x + colour, 0, 1) * 255)
+    return x + colour
+
+
+def spatter_with(img: np.ndarray, severity: int, noise: np.ndarray) -> np.ndarray:
+    """Spatter with a given N(loc, scale) layer (H, W)."""
+    return np.uint8(np.clip(spatter_blend(img, severity, noise), 0, 1) * 255)
 
 
 def spatter(img: np.ndarray, severity: int, rng: np.random.Generator) -> np.ndarray:

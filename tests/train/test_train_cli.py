@@ -1,25 +1,27 @@
-"""``freqbench train`` end to end on the first images of Fashion-MNIST (skips when it is absent)."""
+"""``freqbench train`` end to end on the first images of Fashion-MNIST (``real``: skips when it is absent)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
 from freqbench.cli.train import train
-from freqbench.data import DATASETS, DataRequest
-from freqbench.errors import MissingDataError
+
+if TYPE_CHECKING:
+    from conftest import RealData  # tests/conftest.py
 
 
-def test_train_command_exports_weights_and_prints_their_sha256(tmp_path: Path) -> None:
-    try:
-        DATASETS.get("fashion_mnist")(DataRequest(split="test", download=False))
-    except MissingDataError as exc:
-        pytest.skip(f"Fashion-MNIST not available offline: {exc}")
+@pytest.mark.real
+def test_train_command_exports_weights_and_prints_their_sha256(tmp_path: Path, real_data: RealData) -> None:
+    for split in ("train", "t10k"):
+        real_data.fashion_mnist(f"{split}-images-idx3-ubyte.gz")
+        real_data.fashion_mnist(f"{split}-labels-idx1-ubyte.gz")
     app = typer.Typer()
     app.command()(train)
     out = tmp_path / "run"

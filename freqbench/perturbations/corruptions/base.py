@@ -16,6 +16,7 @@ import torch
 from freqbench.corruption_names import SEVERITIES
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import PERTURBATIONS, Perturbation
+from freqbench.perturbations.params import number
 
 
 class CorruptionFn(Protocol):
@@ -31,9 +32,8 @@ class Corruption(Perturbation):
 
     def __init__(self, severity: int) -> None:
         super().__init__()
-        if int(severity) not in SEVERITIES:
-            raise ValueError(f"{self.name}: severity must be one of 1..5, got {severity!r}")
-        self.severity = int(severity)
+        lo, hi = min(SEVERITIES), max(SEVERITIES)
+        self.severity = int(number(self.name, "severity", severity, integer=True, ge=lo, le=hi))
 
     def params(self) -> dict[str, Any]:
         return {"severity": self.severity}
