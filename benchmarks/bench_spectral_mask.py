@@ -18,6 +18,7 @@ shared by every image (``--mask per-sample`` draws a random (B, 1, H, W//2+1) on
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import platform
 import time
@@ -63,6 +64,10 @@ def _dense_operator(mask: torch.Tensor, s: int, device: torch.device) -> torch.T
     return apply_spectral_mask(eye, mask, backend="torch").view(s * s, s * s).contiguous()
 
 
+def _forward_backward(x: torch.Tensor, mask: torch.Tensor, grad: torch.Tensor, backend: str) -> None:
+    apply_spectral_mask(x, mask, backend=backend).backward(grad)
+
+
 def _row(
     shape: tuple[int, int, int, int],
     backends: list[str],
@@ -76,8 +81,8 @@ def _row(
     grad = torch.rand_like(x)
     fns: dict[str, Callable[[], object]] = {"copy": x.clone}
     for name in backends:
-        fns[f"{name} fwd"] = lambda name=name: apply_spectral_mask(x, mask, backend=name)
-        fns[f"{name} fwd+bwd"] = lambda name=name: apply_spectral_mask(xg, mask, backend=name).backward(grad)
+        fns[f"{name} fwd"] = functools.partial(apply_spectral_mask, x, mask, backend=name)
+        fns[f"{name} fwd+bwd"] = functools.partial(_forward_backward, xg, mask, grad, name)
     if args.dense and args.mask != "per-sample" and s * s <= 1024:
         op = _dense_operator(mask, s, device)
         fns["dense fwd"] = lambda: (x.view(b * c, s * s) @ op).view(shape)
@@ -127,11 +132,13 @@ def main() -> None:
         and not (n == "triton" and device.type == "cpu")  # the interpreter is a test tool, not a backend
     ]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
-    print(f"# spectral mask: {name}, torch {torch.__version__}, {args.threads} CPU threads, float32, ")
-    print(f"# mask {args.mask}; best of {args.reps} interleaved; x copy = time / copy time (floor 1 fwd, 2 fwd+bwd)")
+    print(f"# spectral mask: {name}, torch {torch.__version__}, {args.threads} CPU threads, float32")
+    print(f"# mask {args.mask}; best of {args.reps} interleaved; x copy = time / copy time")
+    print("# (the floor is 1 forward, 2 forward + backward)")
     print()
-    print("| B | C | H=W | backend | fwd ms | fwd GB/s | fwd x copy | fwd+bwd ms | fwd+bwd x copy | speed-up vs torch |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    cols = ["B", "C", "H=W", "backend", "fwd ms", "fwd GB/s", "fwd x copy", "fwd+bwd ms", "fwd+bwd x copy"]
+    print("| " + " | ".join([*cols, "speed-up vs torch"]) + " |")
+    print("|" + "---|" * (len(cols) + 1))
     grid = [(1024, 3, 32)] if args.quick else list(itertools.product(GRID_B, GRID_C, GRID_S))
     for b, c, s in grid:
         for line in _row((b, c, s, s), backends, args, device):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import platform
+import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
@@ -553,7 +554,7 @@ def evaluate(
     are skipped), one that holds another configuration, or the same name with other weights, is
     refused unless ``force`` (which deletes it). With ``out=None`` the run goes to a new temporary
     directory (``tempfile.mkdtemp(prefix="freqbench-")``, in the system's temporary folder), which is
-    left in place so that ``result.store`` stays readable and is never resumed.
+    left in place so that ``result.store`` stays readable (a run that fails removes it).
 
     Returns:
         The :class:`RunResult`; ``result.to_pandas()`` is the tidy table of its records.
@@ -602,9 +603,14 @@ def evaluate(
         num_threads=threads,
     )
     get_suite(config.suite, config.options)  # refuse bad options before a directory is made
-    if out is None:
-        config = config.replace(out=Path(tempfile.mkdtemp(prefix="freqbench-")))
-    return run(config, progress=progress, force=force, modules=modules)
+    if out is not None:
+        return run(config, progress=progress, force=force, modules=modules)
+    config = config.replace(out=Path(tempfile.mkdtemp(prefix="freqbench-")))
+    try:
+        return run(config, progress=progress, force=force, modules=modules)
+    except BaseException:
+        shutil.rmtree(config.out, ignore_errors=True)  # nobody else knows this directory
+        raise
 
 
 def load_model(name: str, *, seed: int = 0) -> nn.Module:

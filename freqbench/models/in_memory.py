@@ -59,9 +59,9 @@ def state_dict_sha256(module: nn.Module) -> str:
 
 
 def _normalisation(
-    mean: Sequence[float] | None, std: Sequence[float] | None, channels: int
+    mean: Sequence[float] | None, std: Sequence[float] | None, channels: int | None = None
 ) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """Checked ``(mean, std)``, or None for normalisation inside the module."""
+    """Checked ``(mean, std)`` (one value per channel when ``channels`` is known), or None for none."""
     if mean is None and std is None:
         return None
     if mean is None or std is None:
@@ -69,13 +69,16 @@ def _normalisation(
             f"give both mean and std, or neither (normalisation inside the module); got "
             f"mean={mean!r}, std={std!r}"
         )
-    m, s = tuple(float(v) for v in mean), tuple(float(v) for v in std)
-    if len(m) != channels or len(s) != channels:
+    try:
+        m, s = tuple(float(v) for v in mean), tuple(float(v) for v in std)
+    except (TypeError, ValueError):
+        raise ConfigError(f"mean and std must be sequences of numbers, got {mean!r} and {std!r}") from None
+    if not m or not all(math.isfinite(v) for v in m) or not all(math.isfinite(v) and v > 0 for v in s):
+        raise ConfigError(f"mean must be finite and std finite and positive, got mean={m}, std={s}")
+    if channels is not None and (len(m) != channels or len(s) != channels):
         raise ConfigError(
             f"mean and std need one value per channel ({channels}), got {len(m)} and {len(s)} values"
         )
-    if not all(math.isfinite(v) for v in m) or not all(math.isfinite(v) and v > 0 for v in s):
-        raise ConfigError(f"mean must be finite and std finite and positive, got mean={m}, std={s}")
     return m, s
 
 
@@ -107,6 +110,7 @@ class InMemoryModel:
             raise ConfigError("name must be a non-empty string; omit it for module:<ClassName>")
         if self.num_classes is not None and (isinstance(self.num_classes, bool) or self.num_classes < 1):
             raise ConfigError(f"num_classes must be a positive integer, got {self.num_classes!r}")
+        _normalisation(self.mean, self.std)  # the channel count is checked against the data in build
 
     @property
     def label(self) -> str:

@@ -106,18 +106,34 @@ def partner_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Te
 
 
 @functools.lru_cache(maxsize=64)
-def _indices(height: int, width: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+def _maps(height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """Column index, row maps and column signs that take a mask to S and D (``mask_in_basis``)."""
     lh, lw = basis_layout(height), basis_layout(width)
-    rows = torch.from_numpy(lh.freq)
-    mirror = torch.from_numpy((-lh.freq) % height)
-    cols = torch.from_numpy(lw.freq)
-    has_pair = torch.from_numpy((lh.partner >= 0)[:, None] & (lw.partner >= 0)[None, :])
-    sign = torch.from_numpy(np.where(lh.sine[:, None] == lw.sine[None, :], 1.0, -1.0))
-    return tuple(t.to(device) for t in (rows, mirror, cols, has_pair, sign))
+    rows, mirror = lh.freq, (-lh.freq) % height
+    a_s = np.zeros((height, height))
+    a_d = np.zeros((height, height))
+    np.add.at(a_s, (np.arange(height), rows), 0.5)
+    np.add.at(a_s, (np.arange(height), mirror), 0.5)
+    # D = (m2 - m1) / 2, signed + on cc/ss and - on sc/cs, zero where a row or column has no partner
+    row_sign = np.where(lh.sine, -0.5, 0.5) * (lh.partner >= 0)
+    np.add.at(a_d, (np.arange(height), mirror), row_sign)
+    np.add.at(a_d, (np.arange(height), rows), -row_sign)
+    col_sign = np.where(lw.sine, -1.0, 1.0) * (lw.partner >= 0)
+    out = (
+        torch.from_numpy(lw.freq),
+        torch.from_numpy(a_s.T),
+        torch.from_numpy(a_d.T),
+        torch.from_numpy(col_sign),
+    )
+    return tuple(t.to(device=device, dtype=dtype if t.is_floating_point() else None) for t in out)
 
 
 def mask_in_basis(mask: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``S`` and ``D`` of a half-plane mask (module docstring); ``D`` is None where it is zero.
+
+    Both are computed column-major, (W, ..., H), where the row maps are two small GEMMs and the column
+    gather moves whole blocks, and returned as (..., H, W) views of that memory:
+    ``S.movedim(-1, 0)`` is contiguous.
 
     Args:
         mask: real, (..., H, W//2+1).
@@ -127,9 +143,9 @@ def mask_in_basis(mask: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.T
         (..., H, W//2+1) -> S (..., H, W), D (..., H, W) or None; dtype and device of ``mask``.
     """
     height = mask.shape[-2]
-    rows, mirror, cols, has_pair, sign = _indices(height, width, mask.device)
-    m1 = mask[..., rows, :][..., cols]
-    m2 = mask[..., mirror, :][..., cols]
-    s = 0.5 * (m1 + m2)
-    d = torch.where(has_pair, 0.5 * (m2 - m1) * sign.to(mask.dtype), 0.0)
-    return s, (d if bool((d != 0).any()) else None)
+    cols, a_s_t, a_d_t, col_sign = _maps(height, width, mask.dtype, mask.device)
+    by_col = mask.movedim(-1, 0).index_select(0, cols)
+    s_t = by_col @ a_s_t
+    d_t = (by_col @ a_d_t).mul_(col_sign.view(-1, *([1] * (mask.dim() - 1))))
+    d = d_t.movedim(0, -1) if bool((d_t != 0).any()) else None
+    return s_t.movedim(0, -1), d

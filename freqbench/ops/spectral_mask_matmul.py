@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from freqbench.ops.real_dft import basis_layout, mask_in_basis, real_dft_matrix
+from freqbench.ops.real_dft import basis_layout, mask_in_basis, partner_matrix, real_dft_matrix
 
 #: bytes of images processed per chunk on the CPU (intermediates of this size stay in L2/L3)
 CHUNK_BYTES = 4 << 20
@@ -132,22 +132,33 @@ def _apply_elementwise(
     x: torch.Tensor, s: torch.Tensor, d: torch.Tensor | None, p: torch.Tensor, q: torch.Tensor
 ) -> torch.Tensor:
     b, c, h, w = x.shape
-    out = torch.empty_like(x)
-    lh, lw = basis_layout(h), basis_layout(w)
-    rows = torch.from_numpy(np.maximum(lh.partner, 0)).to(x.device)
-    cols = torch.from_numpy(np.maximum(lw.partner, 0)).to(x.device)
+    flat = x.reshape(b * c * h, w)
+    out = torch.empty_like(flat)
+    # the coefficients are kept transposed, (W, B, C, H): every transform is then one plain GEMM
+    s_t = s.permute(3, 0, 1, 2).contiguous()
+    d_t = d.permute(3, 0, 1, 2).contiguous() if d is not None else None
+    cols_p = torch.from_numpy(np.maximum(basis_layout(w).partner, 0)).to(x.device)
+    p_t, swap_t = p.t(), partner_matrix(h, x.dtype, x.device).t()
     step = _chunk(b, c * h * w * x.element_size(), x.device)
-    p_t, q_t = p.t().contiguous(), q.t().contiguous()
+    buf_u = torch.empty(w * step * c * h, dtype=x.dtype, device=x.device)
+    buf_z = torch.empty_like(buf_u)
     for start in range(0, b, step):
-        sl = slice(start, min(b, start + step))
-        z = torch.matmul(p, x[sl] @ q_t)
-        sk = s if s.shape[0] == 1 else s[sl]
-        y = z * sk
-        if d is not None:
-            dk = d if d.shape[0] == 1 else d[sl]
-            y += dk * z.index_select(-2, rows).index_select(-1, cols)
-        torch.matmul(torch.matmul(p_t, y), q, out=out[sl])
-    return out
+        mb = min(step, b - start)
+        rows = slice(start * c * h, (start + mb) * c * h)
+        size = w * mb * c * h
+        u = torch.mm(q, flat[rows].t(), out=buf_u[:size].view(w, mb * c * h))
+        z = torch.mm(u.view(-1, h), p_t, out=buf_z[:size].view(-1, h)).view(w, mb, c, h)
+        pick = slice(None) if s_t.shape[1] == 1 else slice(start, start + mb)
+        if d_t is None:
+            coef = z.mul_(s_t[:, pick])
+        else:
+            # swap(Z)[k, j] = Z[partner k, partner j]: the partner columns of u (whole blocks), then
+            # the partner rows of P in the GEMM, instead of a fine-grained gather of the coefficients
+            swapped = torch.mm(u.view(w, -1).index_select(0, cols_p).view(-1, h), swap_t).view(w, mb, c, h)
+            coef = z.mul_(s_t[:, pick]).addcmul_(swapped, d_t[:, pick])
+        v = torch.mm(coef.view(-1, h), p, out=buf_u[:size].view(-1, h))
+        torch.mm(v.view(w, mb * c * h).t(), q, out=out[rows])
+    return out.view(b, c, h, w)
 
 
 def apply_matmul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

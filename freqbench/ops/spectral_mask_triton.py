@@ -151,7 +151,12 @@ def apply_triton(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     args = (x, y, p, q, pp, qp, s, d if d is not None else s)
     runtime = (n, c, cm * h * w if bm > 1 else 0, h * w if cm > 1 else 0, triton.next_power_of_2(n))
     consts = dict(
-        H=h, W=w, HP=_padded(h), WP=_padded(w), HAS_D=d is not None, SHARED=bm == 1 and cm == 1,
+        H=h,
+        W=w,
+        HP=_padded(h),
+        WP=_padded(w),
+        HAS_D=d is not None,
+        SHARED=bm == 1 and cm == 1,
         PRECISION=DOT_PRECISION,
     )
     if INTERPRETED:

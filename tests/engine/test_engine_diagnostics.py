@@ -67,10 +67,19 @@ def test_perturbation_hook_becomes_array_and_record(model, data, tmp_path, monke
     assert not any(k.startswith("diag_") for k in store.arrays(clean_key))  # the identity has none
 
 
-def test_attack_hook_is_wired(tmp_path) -> None:
-    cond = condition("pgd_linf_band", kind=Kind.ATTACK, eps="8/255", band="low", r=4, steps=1)
+def test_band_attack_reports_out_of_band_energy(model, data, tmp_path) -> None:
+    cond = condition("pgd_linf_band", kind=Kind.ATTACK, eps="8/255", band="low", r=4, steps=2)
     step = build_step(cond, _ctx(tmp_path))
-    assert step.diagnose is not None and step.needs_grad
+    cfg = RunConfig(suite="t", batch_size=16)
+    arrays = evaluate_condition(model, data, step, cond, config=cfg, device=CPU, progress=QuietProgress())
+    oob = arrays["diag_out_of_band_energy"]
+    assert oob.shape == (len(data),) and np.all(oob <= 1e-4) and np.all(oob >= 0)
+    recs = {
+        r.metric: r for r in make_records("m", data, Suite("t", 1, (CLEAN, cond)), cond, step, "k", arrays)
+    }
+    assert (
+        recs["out_of_band_energy"].value == pytest.approx(oob.mean()) and recs["out_of_band_energy"].n == 40
+    )
 
 
 def test_bad_diagnostics_are_refused(model, data, tmp_path) -> None:

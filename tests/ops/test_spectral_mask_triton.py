@@ -30,10 +30,10 @@ SIZES = ((28, 28), (31, 31), (32, 32), (64, 64), (24, 40), (7, 9))
 
 
 def _mask(kind: str, b: int, c: int, h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    half = (h, w // 2 + 1)
+    half, f64 = (h, w // 2 + 1), torch.float64
     return {
-        "gaussian-low": lambda: frequency_mask("low", 5, (h, w), profile="gaussian", dtype=torch.float64).numpy(),
-        "ideal-band": lambda: frequency_mask("band", (2, 6), (h, w), dtype=torch.float64).numpy(),
+        "gaussian-low": lambda: frequency_mask("low", 5, (h, w), profile="gaussian", dtype=f64).numpy(),
+        "ideal-band": lambda: frequency_mask("band", (2, 6), (h, w), dtype=f64).numpy(),
         "random": lambda: rng.random(half),  # not symmetric in ky: the swap dots run
         "random-channel": lambda: rng.random((c, *half)),
         "random-sample": lambda: rng.random((b, 1, *half)),

@@ -289,15 +289,16 @@ DIST_DRAWS = {"glass_blur": 16, "motion_blur": 16, "snow": 64, "frost": 16, "fog
 #: allowed |torch - reference| for the mean shift (in [0, 1] units), the relative difference of the
 #: residual variance, and the absolute difference of each band's share of the residual power. Each is
 #: 4x the largest seed-to-seed spread of that difference over severities 1-5, measured as
-#: sqrt(std_ref^2 + std_torch^2) from 12 seeds per side at these sample counts (std of the mean
-#: shift, relative std of the variance, std of the band shares):
+#: sqrt(std_ref^2 + std_torch^2) from 12 seeds per side at these sample counts (``distribution_stats``
+#: with seeds 1000-1011 for the reference, 2000-2011 for torch; std of the mean shift, relative std of
+#: the variance, std of the band shares):
 #:
 #: ==========  =======  ========  ======  ==============================================
 #: corruption  mean     variance  bands   worst severity (mean / variance / bands)
 #: ==========  =======  ========  ======  ==============================================
 #: glass_blur  0.0003   0.7%      0.0022  5 / all / 4
 #: motion      0.0002   2.7%      0.0118  5 / 3 / 1
-#: snow        SNOWM    SNOWV     SNOWB   SNOWW
+#: snow        0.0015   3.3%      0.0100  5 / 5 / 5
 #: frost       0.0050   2.7%      0.0056  5 / 1 / 1
 #: fog         0.0043   1.3%      0.0062  5 / 1 / 5
 #: spatter     0.0005   4.9%      0.0093  3 / 4 / 4
@@ -309,7 +310,7 @@ DIST_DRAWS = {"glass_blur": 16, "motion_blur": 16, "snow": 64, "frost": 16, "fog
 DIST_TOL = {
     "glass_blur": (0.0012, 0.03, 0.009),
     "motion_blur": (0.001, 0.11, 0.048),
-    "snow": (0.015, 0.35, 0.06),
+    "snow": (0.006, 0.135, 0.04),
     "frost": (0.02, 0.11, 0.023),
     "fog": (0.018, 0.055, 0.025),
     "spatter": (0.002, 0.2, 0.038),
