@@ -108,7 +108,8 @@ class InMemoryModel:
             raise ConfigError(f"expected a torch nn.Module, got {type(self.module).__name__}")
         if self.name is not None and not self.name.strip():
             raise ConfigError("name must be a non-empty string; omit it for module:<ClassName>")
-        if self.num_classes is not None and (isinstance(self.num_classes, bool) or self.num_classes < 1):
+        k = self.num_classes
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
             raise ConfigError(f"num_classes must be a positive integer, got {self.num_classes!r}")
         _normalisation(self.mean, self.std)  # the channel count is checked against the data in build
 

@@ -9,9 +9,10 @@ publishes no method details or code (REFERENCE.md section 5). freqbench defines:
    :class:`~freqbench.nn.spectral_conv.SpectralConv2d` (Rippel et al. 2015, arXiv 1506.03767): each
    filter slice is a Hermitian half spectrum ``theta``.
 2. **Learnable radial gain per filter.** Filter f has ``R = min(kh, kw) // 2 + 1`` positive gains
-   ``g_f = softplus(a_f)`` at the integer radii 0 .. R-1 (cycles per kernel, the radius of
+   ``g_f = softplus(a_f + log(e - 1))`` at the integer radii 0 .. R-1 (cycles per kernel, the radius of
    :func:`freqbench.ops.masks.radial_grid`); the gain of a bin at radius r is the linear interpolation
-   of ``g_f`` at r, constant beyond R - 1 (the corner bins of the grid). The gains start at 1.
+   of ``g_f`` at r, constant beyond R - 1 (the corner bins of the grid). The logits ``a_f`` start at
+   0, i.e. unit gains.
 3. **Proportion control** (:class:`BandSplit`): the first ``round(p * C_out)`` filters are fixed to the
    low band and the rest to the high band by a fixed radial mask
    (:func:`freqbench.ops.masks.frequency_mask`, low-pass and its complement 1 - low-pass at the same
@@ -43,7 +44,7 @@ from freqbench.nn.spectral_conv import Norm, SpectralConv2d
 from freqbench.ops.filter_stats import DEFAULT_GRID, radial_frequency_statistic
 from freqbench.ops.masks import Band, Profile, frequency_mask, radial_grid
 
-#: softplus(_UNIT_GAIN) == 1: the gains start at one
+#: softplus(_UNIT_GAIN) == 1: zero logits are unit gains (exactly, in any dtype)
 _UNIT_GAIN = math.log(math.e - 1.0)
 
 
@@ -104,7 +105,7 @@ class FrequencyModulation(nn.Module):
 
     Attributes:
         conv: the :class:`SpectralConv2d` holding theta and the bias.
-        gain_logits: ``(C_out, R)``; the gains are ``softplus(gain_logits)``.
+        gain_logits: ``(C_out, R)``; the gains are ``softplus(gain_logits + log(e - 1))`` (1 at 0).
         is_low: ``(C_out,)`` bool, the filters fixed to the low band (all False without a split).
         band_mask: ``(C_out, 1, kh, kw//2+1)``, the fixed band of each filter (ones without a split).
 
@@ -134,19 +135,30 @@ class FrequencyModulation(nn.Module):
         norm: Norm = "ortho",
     ) -> None:
         super().__init__()
-        self.conv = SpectralConv2d(in_channels, out_channels, kernel_size, stride, padding, dilation, groups,
-                                   bias, padding_mode, norm=norm)
+        self.conv = SpectralConv2d(
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            padding_mode,
+            norm=norm,
+        )
         self.band_split = band_split
         size = self.conv.kernel_size
         lo, hi, frac = radial_interpolation(size)
         self.register_buffer("_lo", lo, persistent=False)
         self.register_buffer("_hi", hi, persistent=False)
-        self.register_buffer("_frac", frac.to(torch.get_default_dtype()), persistent=False)
+        # float64 buffers, cast where used: a later .double() then sees the exact weights
+        self.register_buffer("_frac", frac, persistent=False)
         bins = min(size) // 2 + 1
-        self.gain_logits = nn.Parameter(torch.full((out_channels, bins), _UNIT_GAIN))
+        self.gain_logits = nn.Parameter(torch.zeros(out_channels, bins))
         is_low, mask = self._bands(out_channels, size, band_split)
         self.register_buffer("is_low", is_low, persistent=False)
-        self.register_buffer("band_mask", mask.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("band_mask", mask, persistent=False)
 
     @staticmethod
     def _bands(
@@ -161,16 +173,18 @@ class FrequencyModulation(nn.Module):
         n_low = split.num_low(filters)
         for name, band, count in (("low", low, n_low), ("high", high, filters - n_low)):
             if count and not bool((band > 0).any()):
-                raise ConfigError(f"the {name} band at cutoff {edge} is empty on the {size[0]}x{size[1]} kernel "
-                                  f"grid but {count} filter(s) are assigned to it; pick a cutoff below "
-                                  f"{float(radial_grid(*size).max()):.3f} and above 0")
+                raise ConfigError(
+                    f"the {name} band at cutoff {edge} is empty on the {size[0]}x{size[1]} kernel "
+                    f"grid but {count} filter(s) are assigned to it; pick a cutoff below "
+                    f"{float(radial_grid(*size).max()):.3f} and above 0"
+                )
         is_low = torch.arange(filters) < n_low
         mask = torch.where(is_low[:, None, None], low, high).unsqueeze(1)
         return is_low, mask.expand(half).clone()
 
     def gains(self) -> torch.Tensor:
         """The radial gain of every filter on the half-spectrum grid, ``(C_out, 1, kh, kw//2+1)``."""
-        g = F.softplus(self.gain_logits)
+        g = F.softplus(self.gain_logits + _UNIT_GAIN)
         frac = self._frac.to(g.dtype)
         per_bin = g[:, self._lo] * (1 - frac) + g[:, self._hi] * frac
         return per_bin.unsqueeze(1)
@@ -207,9 +221,19 @@ class FrequencyModulation(nn.Module):
         """A layer with ``conv``'s options and its filters as theta (unit gains; the band split, if any,
         then masks them)."""
         spectral = SpectralConv2d.from_conv(conv, norm=norm)
-        layer = cls(conv.in_channels, conv.out_channels, spectral.kernel_size, spectral.stride,
-                    spectral.padding, spectral.dilation, conv.groups, conv.bias is not None, conv.padding_mode,
-                    band_split=band_split, norm=norm).to(device=conv.weight.device, dtype=conv.weight.dtype)
+        layer = cls(
+            conv.in_channels,
+            conv.out_channels,
+            spectral.kernel_size,
+            spectral.stride,
+            spectral.padding,
+            spectral.dilation,
+            conv.groups,
+            conv.bias is not None,
+            conv.padding_mode,
+            band_split=band_split,
+            norm=norm,
+        ).to(device=conv.weight.device, dtype=conv.weight.dtype)
         layer.conv.load_state_dict(spectral.state_dict())
         return layer
 

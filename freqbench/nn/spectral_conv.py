@@ -10,8 +10,8 @@ does. Rippel et al. report 2.2-5.1x faster convergence with it (REFERENCE.md sec
 
 **Normalisation.** ``norm="ortho"`` (default) uses the unitary DFT, so ``theta`` and its gradient live
 on the scale of the spatial weights and an SGD step moves ``w`` about as far as it would move a plain
-``Conv2d`` (each off-axis bin stands for two conjugate bins, so those move twice as fast: Rippel et
-al.'s reparameterisation effect). ``norm="backward"`` is numpy's/torch's default pair (``theta =
+``Conv2d`` (a half-plane bin off the self-conjugate columns stands for two conjugate bins, so its
+frequency moves twice as far per step). ``norm="backward"`` is numpy's/torch's default pair (``theta =
 rfft2(w)`` unscaled, ``irfft2`` divides by kh kw), under which theta is sqrt(kh kw) times larger and
 SGD steps on w shrink by kh kw.
 
@@ -46,11 +46,12 @@ _NORMS = ("ortho", "backward")
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _pair(v: int | tuple[int, int], name: str) -> tuple[int, int]:
-    pair = (v, v) if isinstance(v, int) else (int(v[0]), int(v[1]))
-    if len(pair) != 2:
+def _pair(v: int | tuple[int, ...], name: str) -> tuple[int, int]:
+    if isinstance(v, int):
+        return (v, v)
+    if len(v) != 2:
         raise ConfigError(f"{name} must be an int or a pair, got {v}")
-    return pair
+    return (int(v[0]), int(v[1]))
 
 
 def hermitian_columns(spectrum: torch.Tensor, width: int) -> torch.Tensor:
@@ -82,7 +83,9 @@ def weight_to_spectrum(weight: torch.Tensor, *, norm: Norm = "ortho") -> torch.T
     return torch.fft.rfft2(weight, norm=norm)
 
 
-def spectrum_to_weight(spectrum: torch.Tensor, kernel_size: tuple[int, int], *, norm: Norm = "ortho") -> torch.Tensor:
+def spectrum_to_weight(
+    spectrum: torch.Tensor, kernel_size: tuple[int, int], *, norm: Norm = "ortho"
+) -> torch.Tensor:
     """Spatial filters ``irfft2(theta, s=kernel_size)`` of half spectra, self-conjugate columns made
     Hermitian first (module docstring).
 
@@ -125,8 +128,10 @@ class SpectralConv2d(nn.Module):
     ) -> None:
         super().__init__()
         if groups < 1 or in_channels % groups or out_channels % groups:
-            raise ConfigError(f"in_channels {in_channels} and out_channels {out_channels} must be divisible "
-                              f"by groups {groups}")
+            raise ConfigError(
+                f"in_channels {in_channels} and out_channels {out_channels} must be divisible "
+                f"by groups {groups}"
+            )
         if norm not in _NORMS:
             raise ConfigError(f"norm must be one of {_NORMS}, got {norm!r}")
         if padding_mode not in _PADDING_MODES:
@@ -147,7 +152,8 @@ class SpectralConv2d(nn.Module):
         self._pad = self._explicit_padding()
         kh, kw = self.kernel_size
         self.theta = nn.Parameter(torch.empty(out_channels, in_channels // groups, kh, kw // 2 + 1, 2))
-        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.bias: nn.Parameter | None
+        self.register_parameter("bias", nn.Parameter(torch.empty(out_channels)) if bias else None)
         self.reset_parameters()
 
     def _explicit_padding(self) -> tuple[int, int, int, int]:
@@ -160,15 +166,22 @@ class SpectralConv2d(nn.Module):
                 total = d * (k - 1)
                 pads += [total // 2, total - total // 2]
             return (pads[0], pads[1], pads[2], pads[3])
-        ph, pw = self.padding  # type: ignore[misc]
+        assert not isinstance(self.padding, str)
+        ph, pw = self.padding
         return (pw, pw, ph, ph)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:
         """Draw spatial weights and bias as ``nn.Conv2d`` does, then store the weights' spectrum."""
         kh, kw = self.kernel_size
-        w = torch.empty(self.out_channels, self.in_channels // self.groups, kh, kw, dtype=self.theta.dtype,
-                        device=self.theta.device)
+        w = torch.empty(
+            self.out_channels,
+            self.in_channels // self.groups,
+            kh,
+            kw,
+            dtype=self.theta.dtype,
+            device=self.theta.device,
+        )
         nn.init.kaiming_uniform_(w, a=math.sqrt(5))
         self.set_weight(w)
         if self.bias is not None:
@@ -211,14 +224,14 @@ class SpectralConv2d(nn.Module):
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, *, norm: Norm = "ortho") -> SpectralConv2d:
         """A layer with ``conv``'s options and ``theta = rfft2(conv.weight)``: the same function."""
-        padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding, "padding")  # type: ignore[arg-type]
+        padding = conv.padding if isinstance(conv.padding, str) else _pair(conv.padding, "padding")
         layer = cls(
             conv.in_channels,
             conv.out_channels,
-            _pair(conv.kernel_size, "kernel_size"),  # type: ignore[arg-type]
-            stride=_pair(conv.stride, "stride"),  # type: ignore[arg-type]
+            _pair(conv.kernel_size, "kernel_size"),
+            stride=_pair(conv.stride, "stride"),
             padding=padding,
-            dilation=_pair(conv.dilation, "dilation"),  # type: ignore[arg-type]
+            dilation=_pair(conv.dilation, "dilation"),
             groups=conv.groups,
             bias=conv.bias is not None,
             padding_mode=conv.padding_mode,
@@ -231,6 +244,8 @@ class SpectralConv2d(nn.Module):
         return layer
 
     def extra_repr(self) -> str:
-        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
-                f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
-                f"bias={self.bias is not None}, padding_mode={self.padding_mode!r}, norm={self.norm!r}")
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, "
+            f"padding={self.padding}, dilation={self.dilation}, groups={self.groups}, "
+            f"bias={self.bias is not None}, padding_mode={self.padding_mode!r}, norm={self.norm!r}"
+        )

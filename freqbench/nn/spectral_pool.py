@@ -10,7 +10,8 @@ frequencies are ``|k| <= (n-1)/2``, a set closed under k -> -k, so the kept spec
 For even n < N the output has a single Nyquist bin ``n/2 == -n/2 (mod n)``, but the input has two
 different bins there, ``X[+n/2]`` and ``X[-n/2] = conj(X[+n/2])`` (for a real row). Keeping only one of
 them (as ``rfft2``, keep rows ``[0, h/2)`` and ``[H-h/2, H)``, ``irfft2`` does for the rows) gives an
-output that is real but not symmetric: flipping the input does not flip the output. freqbench
+output that is real but not symmetric: flipping the input horizontally does not flip the output
+(the kept -h/2 row serves kx >= 0 and its conjugate +h/2 row kx < 0). freqbench
 *unites the pair*: the output Nyquist bin is ``X[+n/2] + X[-n/2]`` (a real number in 1-D), which is
 what band-limiting to ``|k| <= n/2`` and then sampling at n points gives, and what
 ``scipy.signal.resample`` does when it downsamples ("unite bin pair into one unpaired bin"). In 2-D
@@ -70,12 +71,15 @@ def frequency_dropout_lower(
     (0.3, 0.15)
     """
     if num_layers < 1 or not 0 <= layer <= num_layers:
-        raise ConfigError(f"need 0 <= layer <= num_layers and num_layers >= 1, got layer={layer}, "
-                          f"num_layers={num_layers}")
+        raise ConfigError(
+            f"need 0 <= layer <= num_layers and num_layers >= 1, got layer={layer}, num_layers={num_layers}"
+        )
     c = alpha + (layer / num_layers) * (beta - alpha)
     if not 0.0 < c <= 1.0:
-        raise ConfigError(f"dropout lower fraction alpha + (m/M)(beta - alpha) = {c} is outside (0, 1]; "
-                          f"pick alpha and beta in (0, 1] (got {alpha}, {beta})")
+        raise ConfigError(
+            f"dropout lower fraction alpha + (m/M)(beta - alpha) = {c} is outside (0, 1]; "
+            f"pick alpha and beta in (0, 1] (got {alpha}, {beta})"
+        )
     return c
 
 
@@ -114,8 +118,10 @@ def _dropout_mask(h: int, w: int, keep: float, *, device: torch.device, dtype: t
 
 def _check_size(name: str, size: tuple[int, int], shape: tuple[int, int]) -> None:
     if not all(1 <= s <= full for s, full in zip(size, shape)):
-        raise ConfigError(f"{name} {size} must lie between (1, 1) and the input size {shape}; spectral "
-                          "pooling only downsamples")
+        raise ConfigError(
+            f"{name} {size} must lie between (1, 1) and the input size {shape}; spectral "
+            "pooling only downsamples"
+        )
 
 
 def spectral_pool2d(x: torch.Tensor, out_size: int | tuple[int, int], *, keep: float = 1.0) -> torch.Tensor:
@@ -135,7 +141,9 @@ def spectral_pool2d(x: torch.Tensor, out_size: int | tuple[int, int], *, keep: f
     [0.25, 0.25, 0.25, 0.25, 0.25, 0.25]
     """
     if x.dim() < 2 or x.is_complex() or not x.is_floating_point():
-        raise ConfigError(f"spectral_pool2d needs real floating maps (..., H, W), got {tuple(x.shape)} {x.dtype}")
+        raise ConfigError(
+            f"spectral_pool2d needs real floating maps (..., H, W), got {tuple(x.shape)} {x.dtype}"
+        )
     h, w = (out_size, out_size) if isinstance(out_size, int) else (int(out_size[0]), int(out_size[1]))
     height, width = x.shape[-2], x.shape[-1]
     _check_size("out_size", (h, w), (height, width))
@@ -175,12 +183,16 @@ class SpectralPool2d(nn.Module):
     ) -> None:
         super().__init__()
         if (out_size is None) == (scale is None):
-            raise ConfigError(f"give exactly one of out_size and scale, got out_size={out_size}, scale={scale}")
+            raise ConfigError(
+                f"give exactly one of out_size and scale, got out_size={out_size}, scale={scale}"
+            )
         if scale is not None and not 0.0 < scale <= 1.0:
             raise ConfigError(f"scale must be in (0, 1], got {scale}")
         if dropout_lower is not None and not 0.0 < dropout_lower <= 1.0:
-            raise ConfigError(f"dropout_lower (c_m) must be in (0, 1], got {dropout_lower}; see "
-                              "frequency_dropout_lower for the paper's schedule")
+            raise ConfigError(
+                f"dropout_lower (c_m) must be in (0, 1], got {dropout_lower}; see "
+                "frequency_dropout_lower for the paper's schedule"
+            )
         self.out_size = (out_size, out_size) if isinstance(out_size, int) else out_size
         self.scale = scale
         self.dropout_lower = dropout_lower

@@ -95,8 +95,10 @@ def wavelet_lowpass(name: str) -> tuple[float, ...]:
     names = pywt.wavelist(kind="discrete")
     if name not in names:
         close = difflib.get_close_matches(name, names, n=5)
-        raise ConfigError(f"unknown discrete wavelet {name!r}; closest PyWavelets names: {close} "
-                          "(see pywt.wavelist(kind='discrete'))")
+        raise ConfigError(
+            f"unknown discrete wavelet {name!r}; closest PyWavelets names: {close} "
+            "(see pywt.wavelist(kind='discrete'))"
+        )
     return tuple(float(v) for v in pywt.Wavelet(name).dec_lo)
 
 
@@ -151,7 +153,9 @@ def wavelet_pool2d(
     if mode not in MODES:
         raise ConfigError(f"unknown wavelet boundary mode {mode!r}; expected one of {MODES}")
     if x.dim() != 4 or not x.is_floating_point():
-        raise ConfigError(f"wavelet_pool2d needs real floating maps (B, C, H, W), got {tuple(x.shape)} {x.dtype}")
+        raise ConfigError(
+            f"wavelet_pool2d needs real floating maps (B, C, H, W), got {tuple(x.shape)} {x.dtype}"
+        )
     lowpass = torch.tensor(wavelet_lowpass(wavelet), dtype=torch.float64)
     return _pool(x, lowpass, mode=mode, mean_preserving=mean_preserving)
 
@@ -190,7 +194,9 @@ class WaveletPool2d(nn.Module):
 
     lowpass: torch.Tensor
 
-    def __init__(self, wavelet: str = "haar", *, mode: str = PERIODIZATION, mean_preserving: bool = False) -> None:
+    def __init__(
+        self, wavelet: str = "haar", *, mode: str = PERIODIZATION, mean_preserving: bool = False
+    ) -> None:
         super().__init__()
         if mode not in MODES:
             raise ConfigError(f"unknown wavelet boundary mode {mode!r}; expected one of {MODES}")
@@ -201,7 +207,9 @@ class WaveletPool2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or not x.is_floating_point():
-            raise ConfigError(f"WaveletPool2d needs real floating maps (B, C, H, W), got {tuple(x.shape)} {x.dtype}")
+            raise ConfigError(
+                f"WaveletPool2d needs real floating maps (B, C, H, W), got {tuple(x.shape)} {x.dtype}"
+            )
         return _pool(x, self.lowpass, mode=self.mode, mean_preserving=self.mean_preserving)
 
     def extra_repr(self) -> str:

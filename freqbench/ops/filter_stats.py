@@ -36,8 +36,8 @@ def folded_radius(grid: int, device: torch.device) -> torch.Tensor:
     Shape:
         (grid, grid), float64.
 
-    >>> folded_radius(3, torch.device("cpu")).tolist()[0]
-    [1.4142135623730951, 1.0, 1.4142135623730951]
+    >>> folded_radius(3, torch.device("cpu"))[0].square().round().tolist()
+    [2.0, 1.0, 2.0]
     """
     f = (torch.arange(grid, dtype=torch.float64, device=device) - grid // 2).abs()
     return torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
@@ -62,7 +62,9 @@ def radial_frequency_statistic(kernels: torch.Tensor, *, grid: int = DEFAULT_GRI
     0.01159
     """
     if kernels.dim() < 2 or kernels.is_complex():
-        raise ValueError(f"expected real kernels (..., kh, kw), got shape {tuple(kernels.shape)} {kernels.dtype}")
+        raise ValueError(
+            f"expected real kernels (..., kh, kw), got shape {tuple(kernels.shape)} {kernels.dtype}"
+        )
     kh, kw = kernels.shape[-2:]
     if grid < max(kh, kw):
         raise ValueError(f"grid {grid} is smaller than the kernel ({kh}x{kw}); pass grid >= {max(kh, kw)}")

@@ -107,9 +107,11 @@ def partner_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Te
 
 @functools.lru_cache(maxsize=64)
 def _maps(height: int, width: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """Column index, row maps and column signs that take a mask to S and D (``mask_in_basis``)."""
+    """The column gather, the row maps and the column signs that take a mask to S and D."""
     lh, lw = basis_layout(height), basis_layout(width)
     rows, mirror = lh.freq, (-lh.freq) % height
+    gather = np.zeros((width // 2 + 1, width))
+    gather[lw.freq, np.arange(width)] = 1.0
     a_s = np.zeros((height, height))
     a_d = np.zeros((height, height))
     np.add.at(a_s, (np.arange(height), rows), 0.5)
@@ -119,21 +121,17 @@ def _maps(height: int, width: int, dtype: torch.dtype, device: torch.device) -> 
     np.add.at(a_d, (np.arange(height), mirror), row_sign)
     np.add.at(a_d, (np.arange(height), rows), -row_sign)
     col_sign = np.where(lw.sine, -1.0, 1.0) * (lw.partner >= 0)
-    out = (
-        torch.from_numpy(lw.freq),
-        torch.from_numpy(a_s.T),
-        torch.from_numpy(a_d.T),
-        torch.from_numpy(col_sign),
-    )
-    return tuple(t.to(device=device, dtype=dtype if t.is_floating_point() else None) for t in out)
+    # contiguous: MKL multiplies by a transposed (strided) small right operand several times slower
+    mats = (gather, a_s.T, a_d.T, col_sign)
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device=device, dtype=dtype) for a in mats)
 
 
 def mask_in_basis(mask: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.Tensor | None]:
     """``S`` and ``D`` of a half-plane mask (module docstring); ``D`` is None where it is zero.
 
-    Both are computed column-major, (W, ..., H), where the row maps are two small GEMMs and the column
-    gather moves whole blocks, and returned as (..., H, W) views of that memory:
-    ``S.movedim(-1, 0)`` is contiguous.
+    Both are computed column-major, (W, ..., H), by small GEMMs with 0/1 and +-1/2 matrices (exact:
+    each output sums at most two nonzero products), and returned as (..., H, W) views of that
+    memory: ``S.movedim(-1, 0)`` is contiguous.
 
     Args:
         mask: real, (..., H, W//2+1).
@@ -142,10 +140,15 @@ def mask_in_basis(mask: torch.Tensor, width: int) -> tuple[torch.Tensor, torch.T
     Shape:
         (..., H, W//2+1) -> S (..., H, W), D (..., H, W) or None; dtype and device of ``mask``.
     """
-    height = mask.shape[-2]
-    cols, a_s_t, a_d_t, col_sign = _maps(height, width, mask.dtype, mask.device)
-    by_col = mask.movedim(-1, 0).index_select(0, cols)
-    s_t = by_col @ a_s_t
-    d_t = (by_col @ a_d_t).mul_(col_sign.view(-1, *([1] * (mask.dim() - 1))))
-    d = d_t.movedim(0, -1) if bool((d_t != 0).any()) else None
+    height, half = mask.shape[-2:]
+    gather, a_s_t, a_d_t, col_sign = _maps(height, width, mask.dtype, mask.device)
+    lead = tuple(mask.shape[:-2])
+    flat = mask.reshape(-1, half)
+    by_col = torch.empty(width, flat.shape[0], dtype=mask.dtype, device=mask.device)
+    torch.mm(flat, gather, out=by_col.t())  # the column gather, written column-major
+    by_col = by_col.view(width, -1, height)
+    s_t = (by_col @ a_s_t).view(width, *lead, height)
+    d_t = (by_col @ a_d_t).mul_(col_sign.view(-1, 1, 1)).view(width, *lead, height)
+    low, high = torch.aminmax(d_t)
+    d = d_t.movedim(0, -1) if bool(low != 0) or bool(high != 0) else None
     return s_t.movedim(0, -1), d

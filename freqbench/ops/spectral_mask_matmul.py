@@ -52,9 +52,23 @@ CHUNK_BYTES = 4 << 20
 
 @dataclass(frozen=True)
 class _Operator:
-    k_t: torch.Tensor  # (W, H, H): K_j^T
-    l_t: torch.Tensor | None  # (W, H, H): L_j^T, or None for masks symmetric in ky
-    partner: torch.Tensor | None  # (W,) column whose u feeds L_j
+    """The operator of one shared mask, restricted to the basis columns it acts on.
+
+    Attributes:
+        q: (J, W) rows of the W basis for the J active columns (where S or D is nonzero).
+        q_t: its transpose, contiguous.
+        k_t: (J, H, H) ``K_j^T``.
+        l_t: (J, H, H) ``L_j^T``, or None for masks symmetric in ky.
+        partner: (J,) position among the active columns of each column's partner (for ``L_j``).
+        complement: the operator is that of ``1 - mask`` and the result is ``x - A x``.
+    """
+
+    q: torch.Tensor
+    q_t: torch.Tensor
+    k_t: torch.Tensor
+    l_t: torch.Tensor | None
+    partner: torch.Tensor | None
+    complement: bool
 
 
 class _OperatorCache:
@@ -81,23 +95,39 @@ class _OperatorCache:
         return op
 
 
+def _active_columns(s: torch.Tensor, d: torch.Tensor | None) -> torch.Tensor:
+    used = (s != 0).any(0)
+    return used | (d != 0).any(0) if d is not None else used
+
+
 def _build_operator(mask: torch.Tensor, width: int, dtype: torch.dtype) -> _Operator:
     height = mask.shape[-2]
     m = mask.reshape(height, -1).to(torch.float64)
     s, d = mask_in_basis(m, width)
+    s, d = s.contiguous(), (d.contiguous() if d is not None else None)
+    # A mask acts only through the basis columns where it is nonzero (17 of 32 for an ideal low-pass
+    # r = 8 at 32 x 32). A high-pass is better applied as x - A_(1 - M) x, whose columns are few.
+    active = _active_columns(s, d)
+    complement = bool(_active_columns(1.0 - s, d).sum() < active.sum())
+    if complement:
+        s, d = 1.0 - s, (-d if d is not None else None)
+        active = _active_columns(s, d)
+    cols = active.nonzero().flatten()
     p = real_dft_matrix(height, torch.float64, mask.device)
+    q = real_dft_matrix(width, dtype, mask.device).index_select(0, cols)
     # K_j[h, k] = sum_i P[i, h] S[i, j] P[i, k]; symmetric, so K_j^T = K_j
-    k_t = torch.einsum("ih,ij,ik->jhk", p, s, p)
+    k_t = torch.einsum("ih,ij,ik->jhk", p, s[:, cols], p).to(dtype).contiguous()
     if d is None:
-        return _Operator(k_t.to(dtype).contiguous(), None, None)
-    lay = basis_layout(height)
-    swapped = torch.where(
-        torch.from_numpy(lay.partner >= 0).to(mask.device)[:, None], p[np.maximum(lay.partner, 0)], 0.0
-    )
+        return _Operator(q, q.t().contiguous(), k_t, None, None, complement)
+    swapped = partner_matrix(height, torch.float64, mask.device)
     # L_j[h, k] = sum_i P[i, h] D[i, j] (swap P)[i, k]; bmm needs L_j^T
-    l_t = torch.einsum("ik,ij,ih->jhk", p, d, swapped)
-    partner = torch.from_numpy(np.maximum(basis_layout(width).partner, 0)).to(mask.device)
-    return _Operator(k_t.to(dtype).contiguous(), l_t.to(dtype).contiguous(), partner)
+    l_t = torch.einsum("ik,ij,ih->jhk", p, d[:, cols], swapped).to(dtype).contiguous()
+    # active columns come in partner pairs (S and D depend on the frequency, not the kind)
+    position = torch.full((width,), -1, dtype=torch.long)
+    position[cols.cpu()] = torch.arange(cols.numel())
+    partner_of = np.maximum(basis_layout(width).partner, 0)
+    partner = position[torch.from_numpy(partner_of)[cols.cpu()]].clamp_min(0).to(mask.device)
+    return _Operator(q, q.t().contiguous(), k_t, l_t, partner, complement)
 
 
 _CACHE = _OperatorCache()
@@ -109,22 +139,29 @@ def _chunk(n: int, plane_bytes: int, device: torch.device) -> int:
     return max(1, min(n, CHUNK_BYTES // plane_bytes))
 
 
-def _apply_operator(x: torch.Tensor, op: _Operator, q: torch.Tensor) -> torch.Tensor:
+def _apply_operator(x: torch.Tensor, op: _Operator) -> torch.Tensor:
     b, c, h, w = x.shape
-    n = b * c
+    n, j = b * c, op.q.shape[0]
     flat = x.reshape(n * h, w)
+    if j == 0:  # the mask is zero (or, as a complement, one) everywhere
+        return (flat.clone() if op.complement else torch.zeros_like(flat)).view(b, c, h, w)
     out = torch.empty_like(flat)
     step = _chunk(n, h * w * x.element_size(), x.device)
-    buf_u = torch.empty(w * step * h, dtype=x.dtype, device=x.device)
+    buf_u = torch.empty(j * step * h, dtype=x.dtype, device=x.device)
     buf_v = torch.empty_like(buf_u)
     for start in range(0, n, step):
         m = min(step, n - start)
         rows = slice(start * h, (start + m) * h)
-        u = torch.mm(q, flat[rows].t(), out=buf_u[: w * m * h].view(w, m * h)).view(w, m, h)
-        v = torch.bmm(u, op.k_t, out=buf_v[: w * m * h].view(w, m, h))
+        # u = Q_active x^T, written through its transpose: MKL is faster with the long side first
+        u = buf_u[: j * m * h].view(j, m * h)
+        torch.mm(flat[rows], op.q_t, out=u.t())
+        v = torch.bmm(u.view(j, m, h), op.k_t, out=buf_v[: j * m * h].view(j, m, h))
         if op.l_t is not None and op.partner is not None:
-            v.baddbmm_(u.index_select(0, op.partner), op.l_t)
-        torch.mm(v.view(w, m * h).t(), q, out=out[rows])
+            v.baddbmm_(u.view(j, m, h).index_select(0, op.partner), op.l_t)
+        if op.complement:
+            torch.addmm(flat[rows], v.view(j, m * h).t(), op.q, beta=1.0, alpha=-1.0, out=out[rows])
+        else:
+            torch.mm(v.view(j, m * h).t(), op.q, out=out[rows])
     return out.view(b, c, h, w)
 
 
@@ -138,7 +175,9 @@ def _apply_elementwise(
     s_t = s.permute(3, 0, 1, 2).contiguous()
     d_t = d.permute(3, 0, 1, 2).contiguous() if d is not None else None
     cols_p = torch.from_numpy(np.maximum(basis_layout(w).partner, 0)).to(x.device)
-    p_t, swap_t = p.t(), partner_matrix(h, x.dtype, x.device).t()
+    # contiguous transposes: MKL is several times slower with a strided small right operand
+    p_t, swap_t = p.t().contiguous(), partner_matrix(h, x.dtype, x.device).t().contiguous()
+    q_t = q.t().contiguous()
     step = _chunk(b, c * h * w * x.element_size(), x.device)
     buf_u = torch.empty(w * step * c * h, dtype=x.dtype, device=x.device)
     buf_z = torch.empty_like(buf_u)
@@ -146,7 +185,8 @@ def _apply_elementwise(
         mb = min(step, b - start)
         rows = slice(start * c * h, (start + mb) * c * h)
         size = w * mb * c * h
-        u = torch.mm(q, flat[rows].t(), out=buf_u[:size].view(w, mb * c * h))
+        u = buf_u[:size].view(w, mb * c * h)
+        torch.mm(flat[rows], q_t, out=u.t())
         z = torch.mm(u.view(-1, h), p_t, out=buf_z[:size].view(-1, h)).view(w, mb, c, h)
         pick = slice(None) if s_t.shape[1] == 1 else slice(start, start + mb)
         if d_t is None:
@@ -175,9 +215,9 @@ def apply_matmul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
     if x.numel() == 0:
         return torch.empty_like(x)
-    q = real_dft_matrix(w, x.dtype, x.device)
     mask4 = mask.reshape((1,) * (4 - mask.dim()) + tuple(mask.shape))
     if mask4.shape[0] == 1 and mask4.shape[1] == 1:
-        return _apply_operator(x, _CACHE.get(mask, w, x.dtype), q)
+        return _apply_operator(x, _CACHE.get(mask, w, x.dtype))
     s, d = mask_in_basis(mask4.detach(), w)
-    return _apply_elementwise(x, s, d, real_dft_matrix(h, x.dtype, x.device), q)
+    p, q = real_dft_matrix(h, x.dtype, x.device), real_dft_matrix(w, x.dtype, x.device)
+    return _apply_elementwise(x, s, d, p, q)

@@ -26,10 +26,9 @@ unconstrained attacks, else ``low:r=4``, ``high:r=8``, ``band:r=4-8``) for the s
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
+from freqbench.budget import Budget, parse_budget
 from freqbench.config import SuiteOptions
 from freqbench.errors import ConfigError
 from freqbench.suites.base import CLEAN, SUITES, Condition, Kind, Suite, condition, format_value
@@ -56,40 +55,6 @@ SUMMARIES = ("robust_accuracy", "accuracy_vs_eps", "delta_spectrum")
 READS = ("eps",)
 
 
-@dataclass(frozen=True)
-class Budget:
-    """One budget as written and its exact value."""
-
-    norm: str
-    text: str
-    value: float
-
-
-def parse_budget(text: str, *, norm: str = "Linf") -> Budget:
-    """Parse ``"8/255"``, ``"0.5"`` or ``"L2:0.5"`` exactly (fractions via :class:`fractions.Fraction`).
-
-    >>> parse_budget("L2:0.5")
-    Budget(norm='L2', text='0.5', value=0.5)
-    >>> parse_budget("8/255").value == 8 / 255
-    True
-    """
-    raw = text.strip()
-    prefix, sep, rest = raw.partition(":")
-    if sep:
-        if prefix not in ("Linf", "L2"):
-            raise ConfigError(f"eps norm prefix must be 'Linf:' or 'L2:', got {text!r}")
-        norm, raw = prefix, rest.strip()
-    try:
-        value = Fraction(raw)
-    except (ValueError, ZeroDivisionError) as err:
-        raise ConfigError(f"eps must be a number or a fraction like '8/255', got {text!r}") from err
-    if value <= 0:
-        raise ConfigError(f"eps must be positive, got {text!r}")
-    if norm == "Linf" and value > 1:
-        raise ConfigError(f"a Linf eps above 1 exceeds the [0, 1] image range, got {text!r}; use 'L2:{raw}'?")
-    return Budget(norm, raw.replace(" ", ""), float(value))
-
-
 def budgets(options: SuiteOptions) -> dict[str, list[Budget]]:
     """The override values grouped by norm (empty lists where a norm got none)."""
     out: dict[str, list[Budget]] = {"Linf": [], "L2": []}
@@ -101,7 +66,7 @@ def budgets(options: SuiteOptions) -> dict[str, list[Budget]]:
     return out
 
 
-def attack(
+def attack_condition(
     name: str,
     budget: Budget | None,
     *,
@@ -127,7 +92,7 @@ def attack(
 
 def _pgd(norm: str, b: Budget) -> Condition:
     name = "pgd_linf" if norm == "Linf" else "pgd_l2"
-    return attack(name, b, steps=PGD_STEPS, alpha=b.value / 4, restarts=1)
+    return attack_condition(name, b, steps=PGD_STEPS, alpha=b.value / 4, restarts=1)
 
 
 def adversarial(options: SuiteOptions) -> Suite:
@@ -136,7 +101,7 @@ def adversarial(options: SuiteOptions) -> Suite:
     linf = given["Linf"] or [parse_budget(e) for e in LINF_EPS]
     l2 = given["L2"] or [parse_budget(e, norm="L2") for e in L2_EPS]
     conds = [CLEAN]
-    conds += [attack("fgsm", b) for b in linf]
+    conds += [attack_condition("fgsm", b) for b in linf]
     conds += [_pgd("Linf", b) for b in linf]
     conds += [_pgd("L2", b) for b in l2]
     return Suite(
@@ -156,7 +121,7 @@ def autoattack(options: SuiteOptions) -> Suite:
     conds = [CLEAN]
     for b in chosen:
         shown = {} if b.norm == "Linf" else {"norm": "L2"}
-        conds.append(attack("autoattack", b, shown=shown, norm=b.norm))
+        conds.append(attack_condition("autoattack", b, shown=shown, norm=b.norm))
     return Suite(
         name="autoattack",
         version=1,
@@ -182,7 +147,7 @@ def frequency_attacks(options: SuiteOptions) -> Suite:
         for band, r in BANDS:
             rr: Any = list(r) if isinstance(r, tuple) else r
             conds.append(
-                attack(
+                attack_condition(
                     name,
                     b,
                     band_tag=band_label(band, r),

@@ -207,6 +207,8 @@ def test_bad_arguments_are_refused_before_a_directory_is_made(
         api.evaluate("resnet20_cifar10", dataset=data, num_classes=3, **FAST)
     with pytest.raises(ConfigError, match="model name .* or a torch nn.Module, got dict"):
         api.evaluate({}, dataset=data, **FAST)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="num_classes must be a positive integer, got 3.0"):
+        api.evaluate(_net(0), dataset=data, num_classes=3.0, **FAST)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="give both mean and std"):
         api.evaluate(_net(0), dataset=data, mean=(0.5,) * 3, **FAST)
     with pytest.raises(ConfigError, match=r"one value per channel \(3\), got 1 and 1"):
