@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
+import os
 import platform
 import time
 from collections.abc import Callable
@@ -32,6 +33,16 @@ from freqbench.ops.spectral_mask import SPECTRAL_MASK_BACKENDS, apply_spectral_m
 GRID_B = (256, 1024, 4096)
 GRID_C = (1, 3)
 GRID_S = (28, 32, 64)
+
+
+def _cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return f"{line.split(':', 1)[1].strip()} ({os.cpu_count()} logical CPUs)"
+    except OSError:
+        pass
+    return platform.processor() or "cpu"
 
 
 def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
@@ -131,7 +142,7 @@ def main() -> None:
         if SPECTRAL_MASK_BACKENDS.get(n).unsupported(probe, probe) is None
         and not (n == "triton" and device.type == "cpu")  # the interpreter is a test tool, not a backend
     ]
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu"
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
     print(f"# spectral mask: {name}, torch {torch.__version__}, {args.threads} CPU threads, float32")
     print(f"# mask {args.mask}; best of {args.reps} interleaved; x copy = time / copy time")
     print("# (the floor is 1 forward, 2 forward + backward)")
@@ -140,9 +151,12 @@ def main() -> None:
     print("| " + " | ".join([*cols, "speed-up vs torch"]) + " |")
     print("|" + "---|" * (len(cols) + 1))
     grid = [(1024, 3, 32)] if args.quick else list(itertools.product(GRID_B, GRID_C, GRID_S))
+    load = f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else ""
     for b, c, s in grid:
         for line in _row((b, c, s, s), backends, args, device):
             print(line, flush=True)
+    if load:
+        print(f"\n# {load} at the start, {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

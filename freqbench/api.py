@@ -24,13 +24,14 @@ from torch import nn
 from freqbench._version import __version__
 from freqbench.config import RunConfig, SuiteOptions
 from freqbench.data import DATASETS, ArrayDataset, DataRequest
-from freqbench.engine.loop import ModelUnderTest, run_model, select_device, torch_threads
+from freqbench.engine.loop import ModelUnderTest, run_model
 from freqbench.engine.progress import Progress, QuietProgress
 from freqbench.errors import ConfigError, StoreError, UnknownNameError
 from freqbench.model_spec import format_model_spec, parse_model_spec
 from freqbench.models import MODELS
 from freqbench.models import load_model as load_model_and_config
 from freqbench.models.in_memory import WEIGHTS_PREFIX, InMemoryModel
+from freqbench.ops.device import select_device, torch_threads
 from freqbench.perturbations import PERTURBATIONS
 from freqbench.perturbations.params import make_perturbation
 from freqbench.report.frame import records_frame
@@ -404,9 +405,11 @@ def make_c(
 ) -> MadeC:
     """Write ``dataset``'s test split corrupted in the released CIFAR-10-C layout, all or nothing.
 
-    Each image is corrupted with the same per-sample random stream as the on-the-fly ``corruptions``
-    suite (seed, condition key ``<corruption>@<severity>``, sample index), so the replay suite run by
-    :attr:`MadeC.command` reproduces the on-the-fly accuracies for the same seed. Only severities 1..5
+    Each image is corrupted on the engine's own path (:func:`freqbench.engine.batches.condition_batches`)
+    under the ``corruptions`` suite's conditions (:func:`freqbench.suites.corruptions.corruption_conditions`,
+    keys ``<corruption>@<severity>``), so with the same per-sample random streams (seed, condition key,
+    sample index) as the on-the-fly suite, and the replay suite run by :attr:`MadeC.command`
+    reproduces the on-the-fly accuracies for the same seed. Only severities 1..5
     all together make a released-layout file; ``severities`` is accepted only as all five. With
     ``limit``, the documented subset (:meth:`ArrayDataset.subset`) is written together with its sample
     indices (``indices.npy``), and the replay with the same ``--limit`` reads it back. Everything is
@@ -423,8 +426,10 @@ def make_c(
     from freqbench.corruption_names import ALL, BENCHMARK, SEVERITIES
     from freqbench.data.cifar_c import CWriter, c_folder_name
     from freqbench.data.replay_hint import replay_command
+    from freqbench.engine.batches import condition_batches
+    from freqbench.engine.steps import StepContext, build_step
     from freqbench.ops.download import staged_directory
-    from freqbench.ops.random import SampleGenerator, sample_keys
+    from freqbench.suites.corruptions import corruption_conditions
 
     if batch_size < 1:
         raise ConfigError(f"--batch-size must be a positive integer, got {batch_size}")
@@ -445,26 +450,26 @@ def make_c(
     data = load_dataset(dataset, root=data_root, limit=limit)
     dev = select_device(device)
     progress = progress or QuietProgress()
-    n = len(data)
+    # the corruptions suite's conditions (clean dropped): its keys seed the per-sample streams
+    conditions = corruption_conditions(names, SEVERITIES)[1:]
+    ctx = StepContext(device=dev, data_request=DataRequest(split=data.info.split, root=data_root))
     with staged_directory(final) as staging:
         with CWriter(staging, data.labels, folder="", indices=data.indices) as writer:
-            for c in names:
-                for s in SEVERITIES:
-                    module = PERTURBATIONS.get(c)(severity=s).to(dev)
-                    key = f"{c}@{s}"
-                    block = np.empty((n, *data.images.shape[1:]), np.uint8)
-                    task = progress.start(f"make-c {key}", n)
-                    for start in range(0, n, batch_size):
-                        rows = np.arange(start, min(n, start + batch_size))
-                        x, _ = data.batch(rows)
-                        keys = sample_keys(seed, key, torch.from_numpy(data.indices[rows]))
-                        with torch.no_grad():
-                            y = module(x.to(dev), SampleGenerator(keys.to(dev)))
-                        y8 = (y * 255).round().clamp(0, 255).to(torch.uint8)
-                        block[rows] = y8.permute(0, 2, 3, 1).cpu().numpy()
-                        progress.advance(task, len(rows))
-                    progress.finish(task)
-                    writer.write(c, s, block)
+            for cond in conditions:
+                block = np.empty((len(data), *data.images.shape[1:]), np.uint8)
+                for b in condition_batches(
+                    data,
+                    build_step(cond, ctx),
+                    cond,
+                    seed=seed,
+                    batch_size=batch_size,
+                    device=dev,
+                    progress=progress,
+                    label=f"make-c {cond.key}",
+                ):
+                    y8 = (b.out * 255).round().clamp(0, 255).to(torch.uint8)
+                    block[b.rows] = y8.permute(0, 2, 3, 1).cpu().numpy()
+                writer.write(cond.tags["corruption"], cond.tags["severity"], block)
     return MadeC(final, replay_command(dataset, final, data_root=data_root, seed=seed))
 
 

@@ -73,8 +73,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from freqbench.attacks.attack import AttackBase, as_eps, check_inputs, eval_mode
-from freqbench.attacks.base import ATTACKS, Norm
+from freqbench.attacks.base import ATTACKS, AttackBase, Norm, check_inputs, eval_mode
+from freqbench.budget import as_eps
 from freqbench.errors import ConfigError
 from freqbench.ops.masks import Band, Profile, apply_rfft_mask, frequency_mask
 from freqbench.ops.random import SampleGenerator

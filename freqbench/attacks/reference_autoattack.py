@@ -14,7 +14,7 @@ Entries:
   built as the standard version and only its attack list is replaced.
 
 Seeding: pyautoattack reseeds torch's global RNG with its ``seed`` before every attack; freqbench passes
-:func:`~freqbench.attacks.attack.batch_seed` of the batch and restores the caller's RNG state afterwards.
+:func:`~freqbench.attacks.base.batch_seed` of the batch and restores the caller's RNG state afterwards.
 As with every attack driven by the global RNG, results depend on which samples share a batch.
 
 Resumable state (``state_dir``, set by the engine to ``<run>/state/<content key>``, the key of the
@@ -45,8 +45,8 @@ import torch
 from pyautoattack.autoattack import AttackName
 from torch import nn
 
-from freqbench.attacks.attack import AttackBase, as_eps, batch_seed
-from freqbench.attacks.base import ATTACKS, Norm
+from freqbench.attacks.base import ATTACKS, AttackBase, Norm, batch_seed
+from freqbench.budget import as_eps
 from freqbench.errors import ConfigError, StoreError
 from freqbench.ops.random import SampleGenerator
 

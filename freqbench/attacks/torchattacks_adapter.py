@@ -20,7 +20,7 @@ autoattack_torchattacks AutoAttack       Linf   eps, version (standard), norm; t
 Minimum-norm attacks (CW, DeepFool) have no budget: their ``eps`` is ``math.inf``.
 
 Randomness: torchattacks draws from torch's global RNG, which :class:`AttackBase` seeds from the
-batch's :class:`~freqbench.ops.random.SampleGenerator` (:func:`~freqbench.attacks.attack.batch_seed`)
+batch's :class:`~freqbench.ops.random.SampleGenerator` (:func:`~freqbench.attacks.base.batch_seed`)
 inside a fork that restores the caller's RNG state. Square and AutoAttack take an explicit ``seed``,
 which receives the same batch seed. These random draws therefore depend on the batch composition.
 
@@ -44,8 +44,8 @@ import torch.nn.functional as F
 import torchattacks
 from torch import nn
 
-from freqbench.attacks.attack import AttackBase, as_eps, batch_seed
-from freqbench.attacks.base import ATTACKS, Norm
+from freqbench.attacks.base import ATTACKS, AttackBase, Norm, batch_seed
+from freqbench.budget import as_eps
 from freqbench.errors import ConfigError
 from freqbench.ops.random import SampleGenerator
 

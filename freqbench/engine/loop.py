@@ -10,26 +10,24 @@ not depend on the batch size (attacks that use torchattacks' global RNG are the 
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from freqbench._version import __version__
 from freqbench.config import RunConfig
 from freqbench.data import ArrayDataset, DataRequest
+from freqbench.engine.batches import condition_batches
+from freqbench.engine.collector import Collector
 from freqbench.engine.progress import Progress
 from freqbench.engine.steps import Step, StepContext, build_step
-from freqbench.errors import ConfigError, IncompatibleError, NonFiniteError, StoreError
+from freqbench.errors import NonFiniteError, StoreError
 from freqbench.models import ModelConfig
-from freqbench.ops.random import SampleGenerator, sample_keys
-from freqbench.ops.spectrum import band_energy, band_fractions, radial_energy
-from freqbench.store.aggregate import DIAGNOSTIC_PREFIX, summarize
+from freqbench.models.compat import check_fits, check_logits
+from freqbench.store.aggregate import summarize
 from freqbench.store.run import Record, RunStore, content_key
 from freqbench.suites.base import Condition, Suite
 
@@ -44,89 +42,18 @@ class ModelUnderTest:
     weights_sha256: str
 
 
-def _cpu_problem(dev: torch.device) -> str | None:
-    return None if dev.index in (None, 0) else "the CPU has no device index; use --device cpu"
-
-
-def _cuda_problem(dev: torch.device) -> str | None:
-    if not torch.cuda.is_available():
-        return "torch sees no CUDA device; use --device cpu"
-    count = torch.cuda.device_count()
-    if dev.index is not None and dev.index >= count:
-        return f"torch sees {count} CUDA device(s), cuda:0..cuda:{count - 1}"
-    return None
-
-
-def _mps_problem(dev: torch.device) -> str | None:
-    if not torch.backends.mps.is_available():
-        return "torch sees no Apple MPS device on this machine; use --device cpu"
-    return None
-
-
-#: device types an evaluation can run on, each with its availability check (None: usable)
-DEVICE_CHECKS: dict[str, Callable[[torch.device], str | None]] = {
-    "cpu": _cpu_problem,
-    "cuda": _cuda_problem,
-    "mps": _mps_problem,
-}
-
-
-def select_device(spec: str) -> torch.device:
-    """``auto`` -> CUDA when present, else CPU; ``cpu``, ``cuda``, ``cuda:N``, ``mps`` when available.
-
-    Raises:
-        ConfigError: not a device name, or a device type nothing can be evaluated on (``meta``).
-        IncompatibleError: a device this machine does not have (``cuda`` without CUDA, ``cuda:5``).
-    """
-    if spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    accepted = "auto, cpu, cuda, cuda:N or mps"
-    try:
-        dev = torch.device(spec)
-    except (RuntimeError, TypeError, ValueError):
-        raise ConfigError(f"--device {spec!r} is not a device name; expected {accepted}") from None
-    check = DEVICE_CHECKS.get(dev.type)
-    if check is None:
-        raise ConfigError(
-            f"--device {spec!r}: freqbench cannot evaluate on {dev.type!r} devices; expected {accepted}"
-        )
-    problem = check(dev)
-    if problem is not None:
-        raise IncompatibleError(f"--device {spec} is not available: {problem}")
-    return dev
-
-
 def check_compatible(model: ModelUnderTest, data: ArrayDataset, device: torch.device) -> None:
-    """Channels, input size and class count must agree before any work is done."""
-    c, h, w = data.shape
-    mc, mh, mw = model.cfg.input_size
-    problems = []
-    if mc != c:
-        problems.append(f"the model takes {mc}-channel images, the dataset has {c} channels")
-    if (mh is not None and mh != h) or (mw is not None and mw != w):
-        problems.append(f"the model expects {mh}x{mw} inputs, the dataset's images are {h}x{w}")
-    if model.cfg.num_classes != data.info.num_classes:
-        problems.append(f"the model has {model.cfg.num_classes} classes, the dataset {data.info.num_classes}")
-    if problems:
-        raise IncompatibleError(
-            f"{model.name} cannot be evaluated on {data.info.name}: "
-            + "; ".join(problems)
-            + ". Pick a matching --model/--dataset pair (`freqbench ls models`)."
-        )
+    """Channels, input size and class count must agree, and one image must give (1, K) logits,
+    before any work is done (:mod:`freqbench.models.compat`)."""
+    check_fits(
+        model.cfg,
+        model=model.name,
+        dataset=data.info.name,
+        shape=data.shape,
+        num_classes=data.info.num_classes,
+    )
     x, _ = data.batch(np.arange(1))
-    with torch.no_grad():
-        out = model.module(x.to(device))
-    if out.shape != (1, model.cfg.num_classes):
-        raise IncompatibleError(
-            f"{model.name} returned logits of shape {tuple(out.shape)} for one image, "
-            f"expected (1, {model.cfg.num_classes})"
-        )
-
-
-def is_out_of_memory(err: BaseException) -> bool:
-    if isinstance(err, torch.OutOfMemoryError):
-        return True
-    return isinstance(err, RuntimeError) and "can't allocate memory" in str(err)
+    check_logits(model.module, x.to(device), model=model.name, num_classes=model.cfg.num_classes)
 
 
 def condition_key(
@@ -173,98 +100,6 @@ def record_scope(
     }
 
 
-def _batches(n: int, size: int) -> Iterator[tuple[int, int]]:
-    for start in range(0, n, size):
-        yield start, min(n, start + size)
-
-
-class _Collector:
-    """Per-sample arrays and the perturbation's radial energy, filled batch by batch.
-
-    Besides the fixed arrays it stores, for conditions that change the input, the per-sample band
-    fractions ``delta_band_fractions`` (n, 3) (NaN for an unchanged image), the dataset-level
-    energy-weighted ``band_fractions`` (3,) and the mean radial spectrum ``delta_energy``
-    (:mod:`freqbench.ops.spectrum`), and each diagnostic of the step as ``diag_<name>`` (n,)
-    (:meth:`freqbench.engine.steps.Step.diagnostics`).
-    """
-
-    def __init__(self, n: int) -> None:
-        self.n = n
-        self.arrays: dict[str, np.ndarray] = {
-            "index": np.zeros(n, np.int64),
-            "label": np.zeros(n, np.int64),
-            "pred": np.zeros(n, np.int64),
-            "correct": np.zeros(n, bool),
-            "loss": np.zeros(n, np.float32),
-            "margin": np.zeros(n, np.float32),
-            "delta_linf": np.zeros(n, np.float32),
-            "delta_l2": np.zeros(n, np.float32),
-        }
-        self.energy: torch.Tensor | None = None
-        self.bands: torch.Tensor | None = None
-        self.diag_names: frozenset[str] | None = None
-
-    def add(
-        self,
-        sl: slice,
-        idx: np.ndarray,
-        x: torch.Tensor,
-        x2: torch.Tensor,
-        y: torch.Tensor,
-        logits: torch.Tensor,
-        diagnostics: dict[str, torch.Tensor] | None = None,
-    ) -> None:
-        logits = logits.float()
-        loss = F.cross_entropy(logits, y, reduction="none")
-        true = logits.gather(1, y[:, None]).squeeze(1)
-        other = logits.scatter(1, y[:, None], float("-inf")).amax(1)
-        pred = logits.argmax(1)
-        a = self.arrays
-        a["index"][sl] = idx
-        a["label"][sl] = y.cpu().numpy()
-        a["pred"][sl] = pred.cpu().numpy()
-        a["correct"][sl] = (pred == y).cpu().numpy()
-        a["loss"][sl] = loss.cpu().numpy()
-        a["margin"][sl] = (true - other).cpu().numpy()
-        if x2 is not x:  # the identity step returns its input: nothing to measure
-            delta = (x2 - x).float()
-            flat = delta.flatten(1)
-            a["delta_linf"][sl] = flat.abs().amax(1).cpu().numpy()
-            a["delta_l2"][sl] = flat.norm(dim=1).cpu().numpy()
-            e = radial_energy(delta).sum(0).cpu()
-            self.energy = e if self.energy is None else self.energy + e
-            bands = band_energy(delta).cpu()
-            if self.bands is None:
-                self.bands = torch.zeros(self.n, bands.shape[1], dtype=torch.float64)
-            self.bands[sl] = bands
-        self._add_diagnostics(sl, diagnostics or {})
-
-    def _add_diagnostics(self, sl: slice, diagnostics: dict[str, torch.Tensor]) -> None:
-        names = frozenset(diagnostics)
-        if self.diag_names is None:
-            self.diag_names = names
-            for name in names:
-                self.arrays[DIAGNOSTIC_PREFIX + name] = np.full(self.n, np.nan, np.float64)
-        elif names != self.diag_names:
-            raise ConfigError(
-                f"diagnostics changed between batches: {sorted(self.diag_names)} then {sorted(names)}; "
-                "a transform's diagnostics() must return the same names for every batch"
-            )
-        for name, value in diagnostics.items():
-            self.arrays[DIAGNOSTIC_PREFIX + name][sl] = value.numpy()
-
-    def finish(self) -> dict[str, np.ndarray]:
-        out = dict(self.arrays)
-        if self.energy is not None:
-            n = len(out["index"])
-            out["delta_energy"] = (self.energy / n).numpy()
-        if self.bands is not None:
-            # per sample (NaN where delta = 0) and energy-weighted over the dataset
-            out["delta_band_fractions"] = band_fractions(self.bands).numpy()
-            out["band_fractions"] = band_fractions(self.bands.sum(0)).numpy()
-        return out
-
-
 def evaluate_condition(
     model: ModelUnderTest,
     data: ArrayDataset,
@@ -275,40 +110,22 @@ def evaluate_condition(
     device: torch.device,
     progress: Progress,
 ) -> dict[str, np.ndarray]:
-    """Per-sample results of one condition over the whole dataset."""
-    n = len(data)
-    col = _Collector(n)
-    bs = config.batch_size
-    start = 0
-    task = progress.start(f"{model.name} · {cond.key}", n)
-    while start < n:
-        stop = min(n, start + bs)
-        rows = np.arange(start, stop)
-        idx = data.indices[rows]  # stable sample indices: seeds and replayed files follow them
-        try:
-            x, y = data.batch(rows)
-            x, y = x.to(device), y.to(device)
-            g = SampleGenerator(sample_keys(config.seed, cond.key, torch.from_numpy(idx)).to(device))
-            grad = torch.enable_grad() if step.needs_grad else torch.no_grad()
-            with grad:
-                x2 = step(model.module, x, y, idx, g)
-            if x2.requires_grad:
-                x2 = x2.detach()
-            with torch.no_grad():
-                logits = model.module(x2)
-        except (RuntimeError, torch.OutOfMemoryError) as err:
-            if not is_out_of_memory(err) or bs == 1:
-                raise
-            bs //= 2
-            if device.type == "cuda":
-                torch.cuda.empty_cache()
-            progress.note(f"out of memory: batch size lowered to {bs}")
-            continue
-        check_finite(model, cond, logits, idx)
-        col.add(slice(start, stop), idx, x, x2, y, logits, step.diagnostics(x, x2))
-        progress.advance(task, stop - start)
-        start = stop
-    progress.finish(task)
+    """Per-sample results of one condition over the whole dataset (:func:`condition_batches`)."""
+    col = Collector(len(data))
+    for b in condition_batches(
+        data,
+        step,
+        cond,
+        seed=config.seed,
+        batch_size=config.batch_size,
+        device=device,
+        progress=progress,
+        label=f"{model.name} · {cond.key}",
+        model=model.module,
+    ):
+        assert b.logits is not None  # a model was given
+        check_finite(model, cond, b.logits, b.indices)
+        col.add(b.rows, b.indices, b.x, b.out, b.y, b.logits, step.diagnostics(b.x, b.out))
     return col.finish()
 
 
@@ -365,10 +182,11 @@ def run_model(
     model.module.eval().to(device)
     check_compatible(model, data, device)
     done = store.completed_keys()
+    state_dir = store.root / "state"
     ctx = StepContext(
         device=device,
         data_request=DataRequest(split=config.split, root=config.data_root),
-        state_dir=store.root / "state",
+        state_dir=state_dir,
     )
     plan = []
     for cond in suite.conditions:
@@ -388,7 +206,7 @@ def run_model(
     clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
     for cond, step, key in plan:
         if step.bind_state is not None:
-            step.bind_state(ctx.state_dir / key)
+            step.bind_state(state_dir / key)
         if key in done:
             progress.note(f"skip {model.name} · {cond.key} (stored)")
             if clean_correct is None:
@@ -441,18 +259,4 @@ def make_records(
     ]
 
 
-@contextlib.contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Temporarily set torch's CPU thread count."""
-    if n is None:
-        yield
-        return
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
-__all__ = ["ModelUnderTest", "check_compatible", "evaluate_condition", "run_model", "select_device"]
+__all__ = ["ModelUnderTest", "check_compatible", "evaluate_condition", "run_model"]

@@ -23,7 +23,9 @@ from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations import PERTURBATIONS
 from freqbench.suites.base import Condition, Kind
 
-StepFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, np.ndarray, SampleGenerator], torch.Tensor]
+#: ``(model, x, y, indices, generator) -> x'``; ``model`` is None for input-only conditions applied
+#: without one (``make-c``), which only steps that do not need gradients accept
+StepFn = Callable[[nn.Module | None, torch.Tensor, torch.Tensor, np.ndarray, SampleGenerator], torch.Tensor]
 #: ``(x, x') -> {name: (B,) tensor}``: a transform's per-sample diagnostics (``Perturbation.diagnostics``)
 DiagnosticsFn = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
 _DIAG_NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -50,13 +52,12 @@ class Step:
     spec: dict[str, Any]
     needs_grad: bool = False
     signed: bool = False
-    module: nn.Module | None = field(default=None, compare=False)
     diagnose: DiagnosticsFn | None = field(default=None, compare=False)
     bind_state: Callable[[Path], None] | None = field(default=None, compare=False)
 
     def __call__(
         self,
-        model: nn.Module,
+        model: nn.Module | None,
         x: torch.Tensor,
         y: torch.Tensor,
         indices: np.ndarray,
@@ -98,23 +99,23 @@ class StepContext:
         device: where the transform runs.
         data_request: split and root for replayed files.
         state_dir: root of the per-condition state folders, each named by the condition's content key
-            (see :attr:`Step.bind_state`).
+            (see :attr:`Step.bind_state`); None where nothing keeps state (input-only conditions).
     """
 
     device: torch.device
     data_request: DataRequest
-    state_dir: Path
+    state_dir: Path | None = None
 
 
 def _perturbation(cond: Condition, ctx: StepContext) -> Step:
     module = PERTURBATIONS.get(cond.transform)(**cond.params).to(ctx.device)
 
     def fn(
-        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+        model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
     ) -> torch.Tensor:
         return module(x, g)
 
-    return Step(fn, module.spec(), module=module, diagnose=module.diagnostics, signed=module.signed)
+    return Step(fn, module.spec(), diagnose=module.diagnostics, signed=module.signed)
 
 
 def _attack(cond: Condition, ctx: StepContext) -> Step:
@@ -124,8 +125,10 @@ def _attack(cond: Condition, ctx: StepContext) -> Step:
         attack.state_dir = folder
 
     def fn(
-        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+        model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
     ) -> torch.Tensor:
+        if model is None:
+            raise ConfigError(f"attack {cond.key} needs the model it attacks; none was given")
         return attack(model, x, y, generator=g)
 
     return Step(
@@ -141,7 +144,7 @@ def _replay(cond: Condition, ctx: StepContext) -> Step:
     source = REPLAYS.get(cond.transform)(ctx.data_request, **cond.params)
 
     def fn(
-        model: nn.Module, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
+        model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
     ) -> torch.Tensor:
         xr, yr = source.batch(idx)
         if not torch.equal(yr, y.cpu()):

@@ -7,6 +7,12 @@ layer, depth ``6n + 2``. Shortcuts use *option A*: the identity, or where the sh
 subsample with the new channels zero-padded (no parameters). Parameter counts for 3 input channels
 and 10 classes: 269,722 / 464,154 / 658,586 / 853,018 (REFERENCE.md section 9).
 
+Two optional builder arguments let the frequency families reuse this network: ``downsample`` (a
+factory of pooling modules that replace the stride-2 subsampling on both paths of the downsampling
+blocks, :mod:`~freqbench.models.resnet20_spectralpool`, :mod:`~freqbench.models.resnet20_waveletpool`)
+and ``stem`` (another first layer, :mod:`~freqbench.models.resnet20_freqmod`). Without them the network,
+its ``state_dict`` keys and its outputs are the paper's.
+
 Module names follow the akamaster/pytorch_resnet_cifar10 checkpoints (BSD-2), so their ``state_dict``
 loads after stripping ``module.``: ``conv1``, ``bn1``, ``layer{1,2,3}.{i}.{conv1,bn1,conv2,bn2}``,
 ``linear``. Those checkpoints were trained on [0, 1] inputs normalised with ImageNet mean/std; their
@@ -18,6 +24,8 @@ training set by :mod:`freqbench.train.recipe`; its mean/std (0.2860, 0.3530) wer
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -46,45 +54,85 @@ _AKAMASTER_ACC: dict[int, float] = {20: 91.73, 32: 92.63, 44: 93.10, 56: 93.39}
 _PAPER = "He et al. 2016, Deep Residual Learning for Image Recognition, arXiv:1512.03385"
 
 
+DownsampleFactory = Callable[[], nn.Module]
+"""Makes a fresh parameter-free module that halves H and W (spectral or wavelet pooling); it takes the
+place of the stride-2 subsampling on both paths of a downsampling block (:class:`BasicBlock`)."""
+
+
 class PadShortcut(nn.Module):
-    """Option-A shortcut: subsample by ``stride`` and zero-pad the channel dimension; no parameters.
+    """Option-A shortcut: subsample by ``stride`` (or downsample with ``pool``) and zero-pad the channel
+    dimension; no parameters.
+
+    Args:
+        in_channels, out_channels: channels before and after the zero padding.
+        stride: the subsampling step ``x[..., ::stride, ::stride]`` (He et al.'s option A).
+        pool: a module that downsamples instead of the strided subsampling (then ``stride`` is unused).
 
     Shape:
-        x: (B, C_in, H, W) -> (B, C_out, ceil(H / stride), ceil(W / stride)).
+        x: (B, C_in, H, W) -> (B, C_out, ceil(H / stride), ceil(W / stride)), or the pool's output size.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int) -> None:
+    def __init__(
+        self, in_channels: int, out_channels: int, *, stride: int, pool: nn.Module | None = None
+    ) -> None:
         super().__init__()
         extra = out_channels - in_channels
         self.stride = stride
+        self.pool = pool
         # Split the new channels evenly on both sides, as the paper's released models do.
         self.pad = (extra // 2, extra - extra // 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x[:, :, :: self.stride, :: self.stride]
+        x = self.pool(x) if self.pool is not None else x[:, :, :: self.stride, :: self.stride]
         return F.pad(x, (0, 0, 0, 0, *self.pad))
 
 
 class BasicBlock(nn.Module):
     """Two 3x3 conv-BN layers with a residual connection.
 
+    Args:
+        in_channels, out_channels: channels in and out.
+        stride: 2 in the first block of stages 2 and 3 (the downsampling blocks), else 1.
+        downsample: None (default) downsamples by striding: conv1 has stride ``stride`` and the shortcut
+            subsamples (option A). A factory replaces that subsampling in a block with ``stride != 1``:
+            conv1 runs at stride 1 and a fresh ``downsample()`` module follows it (conv -> pool -> BN ->
+            ReLU, the pool in the place of the conv's stride), and the shortcut pools with another
+            fresh module before its zero padding. The pool modules hold no state, so the ``state_dict``
+            keys are those of the strided block.
+
     Shape:
         x: (B, C_in, H, W) -> (B, C_out, H / stride, W / stride).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, *, stride: int = 1) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        *,
+        stride: int = 1,
+        downsample: DownsampleFactory | None = None,
+    ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=1, bias=False)
+        pooled = downsample is not None and stride != 1
+        conv_stride = 1 if pooled else stride
+        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, stride=conv_stride, padding=1, bias=False)
+        self.pool = downsample() if pooled and downsample is not None else None
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, stride=1, padding=1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
         if stride != 1 or in_channels != out_channels:
-            self.shortcut: nn.Module = PadShortcut(in_channels, out_channels, stride=stride)
+            shortcut_pool = downsample() if pooled and downsample is not None else None
+            self.shortcut: nn.Module = PadShortcut(
+                in_channels, out_channels, stride=stride, pool=shortcut_pool
+            )
         else:
             self.shortcut = nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.conv1(x)
+        if self.pool is not None:
+            out = self.pool(out)
+        out = F.relu(self.bn1(out))
         out = self.bn2(self.conv2(out))
         return F.relu(out + self.shortcut(x))
 
@@ -96,21 +144,37 @@ class CifarResNet(nn.Module):
         depth: 20, 32, 44 or 56.
         num_classes: number of logits.
         in_channels: input channels (3 for CIFAR, 1 for Fashion-MNIST).
+        downsample: how stages 2 and 3 halve the maps (:class:`BasicBlock`); None strides (the paper).
+        stem: ``(in_channels, 16) -> module`` making the first layer instead of the plain 3x3 conv
+            (a frequency-modulated first layer); it initialises itself (He init covers ``nn.Conv2d``
+            and ``nn.Linear`` modules only).
 
     Shape:
         x: (B, in_channels, H, W) normalised -> logits (B, num_classes); any H, W >= 8.
     """
 
-    def __init__(self, depth: int, *, num_classes: int = 10, in_channels: int = 3) -> None:
+    def __init__(
+        self,
+        depth: int,
+        *,
+        num_classes: int = 10,
+        in_channels: int = 3,
+        downsample: DownsampleFactory | None = None,
+        stem: Callable[[int, int], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
         if depth not in DEPTHS:
             raise ValueError(f"depth must be one of {sorted(DEPTHS)}, got {depth}")
         blocks = DEPTHS[depth]
-        self.conv1 = nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
+        self.conv1: nn.Module = (
+            nn.Conv2d(in_channels, 16, 3, stride=1, padding=1, bias=False)
+            if stem is None
+            else stem(in_channels, 16)
+        )
         self.bn1 = nn.BatchNorm2d(16)
-        self.layer1 = self._stage(16, 16, blocks, stride=1)
-        self.layer2 = self._stage(16, 32, blocks, stride=2)
-        self.layer3 = self._stage(32, 64, blocks, stride=2)
+        self.layer1 = self._stage(16, 16, blocks, stride=1, downsample=downsample)
+        self.layer2 = self._stage(16, 32, blocks, stride=2, downsample=downsample)
+        self.layer3 = self._stage(32, 64, blocks, stride=2, downsample=downsample)
         self.linear = nn.Linear(64, num_classes)
         for m in self.modules():
             # He initialisation (He et al. 2015), the scheme the paper trains with.
@@ -118,8 +182,15 @@ class CifarResNet(nn.Module):
                 nn.init.kaiming_normal_(m.weight)
 
     @staticmethod
-    def _stage(in_channels: int, out_channels: int, blocks: int, *, stride: int) -> nn.Sequential:
-        layers = [BasicBlock(in_channels, out_channels, stride=stride)]
+    def _stage(
+        in_channels: int,
+        out_channels: int,
+        blocks: int,
+        *,
+        stride: int,
+        downsample: DownsampleFactory | None = None,
+    ) -> nn.Sequential:
+        layers = [BasicBlock(in_channels, out_channels, stride=stride, downsample=downsample)]
         layers += [BasicBlock(out_channels, out_channels) for _ in range(blocks - 1)]
         return nn.Sequential(*layers)
 

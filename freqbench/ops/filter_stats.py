@@ -43,6 +43,36 @@ def folded_radius(grid: int, device: torch.device) -> torch.Tensor:
     return torch.sqrt(f[:, None] ** 2 + f[None, :] ** 2)
 
 
+def _shifted_power(kernels: torch.Tensor, grid: int) -> torch.Tensor:
+    """``fftshift(|fft2|^2)`` of each slice zero-padded to ``grid x grid``, in float64."""
+    if kernels.dim() < 2 or kernels.is_complex():
+        raise ValueError(
+            f"expected real kernels (..., kh, kw), got shape {tuple(kernels.shape)} {kernels.dtype}"
+        )
+    kh, kw = kernels.shape[-2:]
+    if grid < max(kh, kw):
+        raise ValueError(f"grid {grid} is smaller than the kernel ({kh}x{kw}); pass grid >= {max(kh, kw)}")
+    k = kernels.to(torch.float64)
+    return torch.fft.fftshift(torch.fft.fft2(k, s=(grid, grid)).abs() ** 2, dim=(-2, -1))
+
+
+def kernel_power_spectrum(kernels: torch.Tensor, *, grid: int = DEFAULT_GRID) -> torch.Tensor:
+    """The normalised power spectrum ``P`` of each 2-D slice, the one the statistic weighs by radius.
+
+    ``fftshift(|fft2|^2)`` of the slice zero-padded to ``grid x grid`` (low frequencies at the centre),
+    divided by its sum; NaN for an all-zero slice.
+
+    Shape:
+        (..., kh, kw) -> (..., grid, grid), float64.
+
+    >>> p = kernel_power_spectrum(torch.ones(3, 3))
+    >>> tuple(p.shape), round(p.sum().item(), 12), p.argmax().item() == 16 * 33 + 16
+    ((33, 33), 1.0, True)
+    """
+    power = _shifted_power(kernels, grid)
+    return power / power.sum(dim=(-2, -1), keepdim=True)
+
+
 def radial_frequency_statistic(kernels: torch.Tensor, *, grid: int = DEFAULT_GRID) -> torch.Tensor:
     """``mean(r * P)`` of each 2-D kernel slice, P its normalised power spectrum on a ``grid`` grid.
 
@@ -61,17 +91,9 @@ def radial_frequency_statistic(kernels: torch.Tensor, *, grid: int = DEFAULT_GRI
     >>> round(radial_frequency_statistic(delta).item(), 6)
     0.01159
     """
-    if kernels.dim() < 2 or kernels.is_complex():
-        raise ValueError(
-            f"expected real kernels (..., kh, kw), got shape {tuple(kernels.shape)} {kernels.dtype}"
-        )
-    kh, kw = kernels.shape[-2:]
-    if grid < max(kh, kw):
-        raise ValueError(f"grid {grid} is smaller than the kernel ({kh}x{kw}); pass grid >= {max(kh, kw)}")
     out_dtype = kernels.dtype if kernels.is_floating_point() else torch.float64
-    k = kernels.to(torch.float64)
-    power = torch.fft.fftshift(torch.fft.fft2(k, s=(grid, grid)).abs() ** 2, dim=(-2, -1))
+    power = _shifted_power(kernels, grid)
     total = power.sum(dim=(-2, -1))
-    centroid = (power * folded_radius(grid, k.device)).sum(dim=(-2, -1))
+    centroid = (power * folded_radius(grid, power.device)).sum(dim=(-2, -1))
     # an all-zero slice gives 0/0 = NaN: the statistic is undefined there, and NaN says so
     return (centroid / total / (grid * grid)).to(out_dtype)

@@ -37,16 +37,6 @@ def _mix32(x: torch.Tensor) -> torch.Tensor:
     return x ^ (x >> 15)
 
 
-def _mix32_(x: torch.Tensor) -> torch.Tensor:
-    """:func:`_mix32` in place (same values, a third fewer allocations on the hot path)."""
-    x ^= x >> 16
-    x.mul_(0x21F0AAAD).bitwise_and_(_M32)
-    x ^= x >> 15
-    x.mul_(0x735A2D97).bitwise_and_(_M32)
-    x ^= x >> 15
-    return x
-
-
 def _to_int32(x: torch.Tensor) -> torch.Tensor:
     """int64 values in [0, 2**32) as int32 with the same 32 bits (two's complement)."""
     return (x - ((x >> 31) << 32)).to(torch.int32)
@@ -145,21 +135,14 @@ class SampleGenerator:
     def to(self, device: torch.device | str) -> SampleGenerator:
         return SampleGenerator(self.keys.to(device), counter=self.counter)
 
-    def __getitem__(self, item: slice | torch.Tensor) -> SampleGenerator:
-        """The streams of a subset of the samples, at the same counter (for batch splitting)."""
-        return SampleGenerator(self.keys[item], counter=self.counter)
-
-    def fork(self, name: str) -> SampleGenerator:
-        """An independent generator for a named sub-stream (e.g. one per corruption step)."""
-        salt = stable_hash("fork", name)
-        k = self.keys ^ torch.as_tensor(salt, dtype=torch.int64, device=self.keys.device)
-        return SampleGenerator(k, counter=0)
-
     # raw bits -----------------------------------------------------------------------------------
     def _bits_int32(self, n: int) -> torch.Tensor:
         """The next ``n`` hashes per sample as int32 bit patterns, shape (B, n); advances the counter."""
         if self.counter + n > _M32:
-            raise ValueError("a SampleGenerator can give at most 2**32 numbers per sample; fork() it")
+            raise ValueError(
+                "a SampleGenerator can give at most 2**32 numbers per sample; draw the rest from "
+                "another stream (sample_keys with another stream name)"
+            )
         dev = self.keys.device
         ctr = _to_int32(torch.arange(self.counter, self.counter + n, dtype=torch.int64, device=dev))
         self.counter += n
@@ -169,17 +152,12 @@ class SampleGenerator:
         tmp = torch.empty_like(h)
         return _lowbias32_int32_(_lowbias32_int32_(h, tmp).bitwise_xor_(k_hi), tmp)
 
-    def bits(self, shape: Sequence[int] | int = ()) -> torch.Tensor:
-        """Uniform 32-bit integers in [0, 2**32) as int64, shape (B, *shape)."""
-        shape = (shape,) if isinstance(shape, int) else tuple(shape)
-        h = self._bits_int32(math.prod(shape)).to(torch.int64).bitwise_and_(_M32)
-        return h.reshape(len(self), *shape)
-
     def bits24(self, shape: Sequence[int] | int = ()) -> torch.Tensor:
         """The integers ``k`` in [0, 2**24) that :meth:`uniform` maps to ``(k + 0.5) / 2**24``.
 
-        ``bits(shape) >> 8`` as int32, for tests on a uniform that need no floating point (e.g.
-        ``u < p`` is ``k < ceil(p 2**24 - 1/2)``); consumes the same counters as ``uniform(shape)``.
+        The top 24 bits of the next hashes as int32, for tests on a uniform that need no floating
+        point (e.g. ``u < p`` is ``k < ceil(p 2**24 - 1/2)``); consumes the same counters as
+        ``uniform(shape)``.
 
         Shape:
             returns (B, *shape) int32.
@@ -250,77 +228,16 @@ class SampleGenerator:
             raise ValueError(f"empty range [{low}, {high})")
         return low + (self.uniform(shape, dtype=torch.float64) * span).floor().long().clamp_(max=span - 1)
 
-    def choice(self, n: int, shape: Sequence[int] | int = ()) -> torch.Tensor:
-        """Uniform indices in [0, n)."""
-        return self.integers(0, n, shape)
-
-    def sign(self, shape: Sequence[int] | int = (), *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        """Random +-1."""
-        return ((self.bits(shape) & 1) * 2 - 1).to(dtype)
-
-    def poisson(self, rate: torch.Tensor) -> torch.Tensor:
-        """Exact Poisson(rate) samples by inversion of the CDF, one uniform per element.
-
-        ``k`` is the smallest integer with ``P(X <= k) >= u`` for ``u = self.uniform(rate.shape[1:],
-        dtype=torch.float64)``, the same quantile ``scipy.stats.poisson.ppf(u, rate)`` gives. The call
-        consumes exactly that one uniform per element, so the counter advances the same way whatever
-        the rates (batch-size invariant). The search starts at the Cornish-Fisher guess
-        ``rate + sqrt(rate) z + (z^2 - 1) / 6`` (``z`` the normal quantile of ``u``), evaluates the CDF
-        there once with the regularised upper incomplete gamma function
-        (``P(X <= k) = gammaincc(k + 1, rate)``), and then walks by whole steps, updating the CDF with
-        the recurrence ``P(X = k + 1) = P(X = k) * rate / (k + 1)``, until every element satisfies
-        ``P(X <= k - 1) < u <= P(X <= k)``. The guess is within a step or two almost everywhere, so
-        the walk ends after a few vectorised passes.
-
-        Args:
-            rate: non-negative finite rates, shape (B, *shape) with B == len(self).
-
-        Returns:
-            The counts as floats in ``rate``'s dtype (like :func:`torch.poisson`).
-
-        Shape:
-            rate: (B, *shape) -> (B, *shape).
-
-        Example:
-            >>> g = SampleGenerator.from_seed(0, 2)
-            >>> k = g.poisson(torch.full((2, 3), 4.0))
-            >>> k.shape, bool((k == k.round()).all())
-            (torch.Size([2, 3]), True)
-        """
-        if rate.dim() == 0 or rate.shape[0] != len(self):
-            raise ValueError(f"rate must have shape (B={len(self)}, ...), got {tuple(rate.shape)}")
-        lam = rate.to(torch.float64)
-        if not bool(torch.isfinite(lam).all()) or bool((lam < 0).any()):
-            raise ValueError("poisson rates must be finite and non-negative")
-        u = self.uniform(tuple(lam.shape[1:]), dtype=torch.float64).to(lam.device)
-        z = torch.special.ndtri(u)
-        k = torch.floor(lam + lam.sqrt() * z + (z * z - 1.0) / 6.0 + 0.5).clamp_(min=0.0)
-        cdf = torch.special.gammaincc(k + 1.0, lam)
-        pmf = torch.exp(torch.special.xlogy(k, lam) - lam - torch.lgamma(k + 1.0))
-        for _ in range(100_000):
-            up = u > cdf
-            down = (u <= cdf - pmf) & (k > 0)
-            if not bool((up | down).any()):
-                return k.to(rate.dtype)
-            # one step up: P(X = k + 1) from P(X = k); one step down: P(X = k - 1) from P(X = k)
-            pmf_up = pmf * lam / (k + 1.0)
-            pmf_down = torch.where(down, pmf * k / lam.clamp(min=torch.finfo(torch.float64).tiny), pmf)
-            cdf = torch.where(up, cdf + pmf_up, torch.where(down, cdf - pmf, cdf))
-            pmf = torch.where(up, pmf_up, pmf_down)
-            k = k + up.to(k.dtype) - down.to(k.dtype)
-        raise RuntimeError(
-            "Poisson inversion did not converge; this indicates a bug in SampleGenerator.poisson"
-        )
-
     def poisson_levels(self, index: torch.Tensor, rates: torch.Tensor) -> torch.Tensor:
         """Poisson samples with rate ``rates[index]``, fast when there are few distinct rates.
 
-        Gives the same numbers as ``self.poisson(rates[index])`` (inversion of the same single
-        uniform per element), but reads the CDF from a table instead of evaluating the incomplete
-        gamma function per element: a CDF table per level (cumulative sum of the probability mass
-        function in float64, relative error ~1e-13), a guide table (Chen & Asau 1974) that gives for
-        ``u`` a start ``k`` never above the answer, and a short upward search. Use it when rates come
-        from a small set, e.g. 8-bit pixel values times a constant (shot noise).
+        ``k`` is the smallest integer with ``P(X <= k) >= u`` for ``u = self.uniform(index.shape[1:],
+        dtype=torch.float64)``, the quantile ``scipy.stats.poisson.ppf(u, rates[index])`` gives: one
+        uniform per element, so the counter advances the same way whatever the rates (batch-size
+        invariant). The CDF is read from a table per level (cumulative sum of the probability mass
+        function in float64, relative error ~1e-13), with a guide table (Chen & Asau 1974) that gives
+        for ``u`` a start ``k`` never above the answer, and a short upward search. Use it when rates
+        come from a small set, e.g. 8-bit pixel values times a constant (shot noise).
 
         Args:
             index: int64 level of each element, values in ``[0, L)``, shape (B, *shape).

@@ -37,9 +37,11 @@ then raises :class:`~freqbench.errors.BackendError`):
 
 ``auto`` picks by a fixed rule, never by trying, so it never silently changes the numbers (all
 backends agree to float rounding): the backend set by :func:`spectral_mask_backend` if any; otherwise
-on CUDA ``triton`` where it can serve (else ``torch``); on the CPU ``matmul`` for H, W <= 64 (measured
-2-3.5x faster than ``torch.fft`` at every batch, channel count and size of the benchmark grid,
-``reports/spectral-mask-cpu.md``) and ``torch`` above; ``torch`` on other devices.
+on CUDA ``triton`` where it can serve, else ``torch`` (the GPU figures remain to be measured, see the
+README); on the CPU ``matmul`` for a mask shared by every image ((H, W//2+1), or 1 in the batch and
+channel dimensions) and H, W <= 64, measured 1.1-4.7x faster than ``torch.fft`` over the benchmark
+grid (2.5x at 1024 x 3 x 32 x 32, ``reports/spectral-mask-cpu.md``), and ``torch`` for per-channel
+and per-sample masks (measured no faster on ``matmul``) and larger images; ``torch`` on other devices.
 """
 
 from __future__ import annotations
@@ -59,7 +61,8 @@ from freqbench.errors import BackendError, ConfigError, DependencyError, Incompa
 from freqbench.registry import Registry
 
 _REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-#: largest image side the ``auto`` rule sends to ``matmul`` on the CPU (measured, module docstring)
+#: largest image side the ``auto`` rule sends to ``matmul`` on the CPU (measured: at 128 x 128 a
+#: Gaussian mask is 2x slower there than on ``torch``)
 MATMUL_CPU_MAX = 64
 MATMUL_MAX = 256
 TRITON_MAX = 64
@@ -197,7 +200,8 @@ def auto_backend(x: torch.Tensor, mask: torch.Tensor) -> str:
         return preferred
     if x.device.type == "cuda":
         return "triton" if _triton_unsupported(x, mask) is None else "torch"
-    if x.device.type == "cpu" and max(x.shape[-2:]) <= MATMUL_CPU_MAX:
+    shared = all(n == 1 for n in mask.shape[:-2])
+    if x.device.type == "cpu" and shared and max(x.shape[-2:]) <= MATMUL_CPU_MAX:
         return "matmul"
     return "torch"
 

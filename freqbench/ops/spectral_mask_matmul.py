@@ -13,27 +13,33 @@ Two ways, chosen by the mask's shape (the numbers are the same either way, to ro
   ``Y = S * Z + D * swap(Z)``, ``y = P^T Y Q``.
 
 On the CPU both run over chunks of about 4 MiB of images with buffers reused across chunks, so the
-intermediate results stay in cache and fresh pages are not faulted in for every intermediate.
+intermediate results stay in cache and fresh pages are not faulted in for every intermediate. The
+operator also drops the basis columns where the mask is zero (17 of 32 for an ideal low-pass r = 8 at
+32 x 32) and applies a mask whose complement has fewer such columns (a high-pass) as ``x - A_(1-M) x``.
 
-Measured here (Intel Xeon with AVX-512/AMX, 2 cores, torch 2.14 with MKL, ``torch.set_num_threads(2)``,
-1024 x 3 x 32 x 32 float32, Gaussian low-pass r = 8, best of 15 interleaved repetitions on a shared
-machine; ``benchmarks/bench_spectral_mask.py`` and ``reports/spectral-mask-cpu.md`` have the full
-table):
+Measured here (``reports/spectral-mask-cpu.md``: Intel Xeon with AVX-512/AMX, 2 cores shared with
+other jobs, torch 2.14 with MKL; 1024 x 3 x 32 x 32 float32, best of 5-10 interleaved repetitions;
+forward ms, ratio to ``x.clone()`` in brackets):
 
-==============================================  ======
-variant                                          ms
-==============================================  ======
-``x.clone()`` (the memory floor)                 1.0
-``torch.fft`` rfft2 -> * M -> irfft2            18.0
-operator (this module, shared mask)              6.0
-elementwise (this module, per-sample mask)      ~11
-transform, mask, inverse unchunked              28
-dense (HW x HW) operator, one 6.4 GFLOP GEMM   200
-==============================================  ======
+===========================================  ==============  ==============
+path                                         1 thread        2 threads
+===========================================  ==============  ==============
+``x.clone()`` (the memory floor)             2.2-2.8         1.3-1.7
+``torch.fft`` rfft2 -> * M -> irfft2         20-29 (~10x)    35-58
+operator, Gaussian low-pass r = 8            10.5-11.5       6.0-25
+operator, ideal low-pass r = 8               6.7-8.2 (3.0x)  14-23
+elementwise, per-sample random (B,1,H,W/2+1) 32-38           71
+dense (HW x HW) operator, one 6.4 GFLOP GEMM 65              95-200
+===========================================  ==============  ==============
 
-The operator path does 0.6 GFLOP in about 6 ms (~100 GFLOP/s, a third of the two cores' AVX-512
-peak, GEMMs with a 32-long inner dimension), at about 6 times the copy: it is bounded by arithmetic,
-not by memory. The dense operator is 8x the arithmetic and loses.
+So with one thread the operator is 2.5x (Gaussian) to 3x (ideal) faster than ``torch.fft`` and 2.0-4.7x
+over the whole benchmark grid; with two threads on this shared machine every timing varies 2-4x from
+run to run (each of the nine GEMM calls of a call waits for the busier core), between 1.5x and 3x
+faster than ``torch.fft`` at this size. What bounds it is arithmetic, not memory: 0.6 GFLOP (Gaussian
+mask) in 10.5 ms on one core is ~57 GFLOP/s, about a third of the core's AVX-512 FMA peak for GEMMs
+whose inner dimension is only 32, at 4-5x the copy; the dense operator does 8x the arithmetic and loses,
+and so does the elementwise way for per-sample masks (four GEMMs and a mask pass, no faster than
+``torch.fft``; ``auto`` leaves such masks to ``torch``).
 """
 
 from __future__ import annotations

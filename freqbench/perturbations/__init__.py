@@ -9,8 +9,10 @@ for _module in (
     "freqbench.perturbations.frequency",
     "freqbench.perturbations.corruptions.noise",
     "freqbench.perturbations.corruptions.digital",
+    "freqbench.perturbations.corruptions.elastic",
     "freqbench.perturbations.corruptions.blur",
     "freqbench.perturbations.corruptions.weather",
+    "freqbench.perturbations.corruptions.spatter",
 ):
     PERTURBATIONS.register_module(_module)
 

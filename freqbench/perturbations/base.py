@@ -68,7 +68,7 @@ class Perturbation(nn.Module):
         ``torch.fft.fft2`` of both); the output of a random perturbation cannot be redrawn here.
         What only ``forward`` saw (the unclamped image of a clamped filter) it may keep for the
         ``out`` it returned (:mod:`freqbench.perturbations.frequency` does). Attacks have the same
-        hook (:meth:`freqbench.attacks.attack.AttackBase.diagnostics`).
+        hook (:meth:`freqbench.attacks.base.AttackBase.diagnostics`).
 
         Shape:
             x, out: (B, C, H, W) -> each value (B,).

@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from freqbench.errors import ConfigError
+from freqbench.ops.kernels import gaussian_reflect_matrix
 from freqbench.ops.masks import Band, Profile, apply_rfft_mask, frequency_mask, spectrum_dtype
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import PERTURBATIONS, Perturbation, check_images, require_generator
@@ -116,31 +117,13 @@ def band_pass(
     return _filter(x, Band.BAND, (low, high), profile, order)
 
 
-@functools.lru_cache(maxsize=64)
-def gaussian_matrix(n: int, sigma: float, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
-    """The n x n matrix of ``scipy.ndimage.gaussian_filter1d(sigma, mode='reflect', truncate=4.0)``.
-
-    Building the operator as a matrix folds scipy's half-sample-symmetric border into the weights for
-    any kernel radius, including radii larger than the image (sigma 20 on 32 pixels).
-
-    Shape:
-        (n, n).
-    """
-    radius = int(4.0 * sigma + 0.5)
-    k = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    w = torch.exp(-0.5 * k**2 / sigma**2)
-    w /= w.sum()
-    rows = torch.arange(n)[:, None].expand(n, k.numel())
-    src = rows + k.long()[None, :]
-    period = torch.remainder(src, 2 * n)
-    cols = torch.where(period >= n, 2 * n - 1 - period, period)
-    mat = torch.zeros(n, n, dtype=torch.float64)
-    mat.index_put_((rows.reshape(-1), cols.reshape(-1)), w.repeat(n), accumulate=True)
-    return mat.to(device=device, dtype=dtype)
-
-
 def gaussian_filter(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Per-channel spatial Gaussian blur, equal to scipy's ``gaussian_filter`` on each plane.
+
+    The blur is ``G_H @ x @ G_W.T`` with SciPy's reflect-border filter matrices
+    (:func:`~freqbench.ops.kernels.gaussian_reflect_matrix`), which fold scipy's half-sample-symmetric
+    border into the weights for any kernel radius, including radii larger than the image (sigma 20 on
+    32 pixels).
 
     Shape:
         (B, C, H, W) -> (B, C, H, W).
@@ -149,8 +132,8 @@ def gaussian_filter(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0, got {sigma}")
     h, w = x.shape[-2:]
-    gh = gaussian_matrix(h, float(sigma), x.device, x.dtype)
-    gw = gaussian_matrix(w, float(sigma), x.device, x.dtype)
+    gh = gaussian_reflect_matrix(h, float(sigma), device=x.device, dtype=x.dtype)
+    gw = gaussian_reflect_matrix(w, float(sigma), device=x.device, dtype=x.dtype)
     return gh @ x @ gw.T
 
 

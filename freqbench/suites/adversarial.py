@@ -11,11 +11,12 @@ section 7). Budgets suit CIFAR-size inputs in [0, 1]:
   r = 4, 8, 12 and bands (4, 8], (8, 12] (cycles per image, ideal masks: the frequency suite's).
 
 **Overriding budgets** (``SuiteOptions.eps``, the CLI's ``--eps``): each value is a number or an exact
-fraction as written (``"2/255"``, ``"0.5"``), optionally prefixed by its norm: ``Linf:`` or ``L2:``.
-Unprefixed values are Linf. A norm that receives values has its grid *replaced* by them (in the order
-given); a norm that receives none keeps its default grid in ``adversarial`` and is absent from the
-other two suites' overrides. So ``--eps 2/255,8/255`` changes the FGSM/PGD-Linf ladder and keeps the
-L2 one, ``--eps L2:0.5`` changes only PGD-L2, and ``--eps 4/255,L2:0.5`` both. In ``autoattack`` and
+fraction as written (``"2/255"``, ``"0.5"``), optionally prefixed by its norm: ``Linf:`` or ``L2:``
+(read by :func:`freqbench.budget.parse_budget`, the parser the attacks use too). Unprefixed values
+are Linf. A norm that receives values has its grid *replaced* by them (in the order given); a norm
+that receives none keeps its default grid in ``adversarial`` and is absent from the other two
+suites' overrides. So ``--eps 2/255,8/255`` changes the FGSM/PGD-Linf ladder and keeps the L2 one,
+``--eps L2:0.5`` changes only PGD-L2, and ``--eps 4/255,L2:0.5`` both. In ``autoattack`` and
 ``frequency_attacks`` Linf values give Linf conditions and ``L2:`` values add L2 ones
 (``autoattack`` with norm L2, ``pgd_l2_band``); with no override they use Linf 8/255.
 

@@ -147,9 +147,7 @@ def build_suite(name: str, options: SuiteOptions | None = None) -> Suite:
     unused = [o for o in options.given() if o not in suite.reads]
     if unused:
         flags = ", ".join(f"--{o}" for o in unused)
-        users = {
-            o: [s for s in SUITES.names() if o in SUITES.get(s)(SuiteOptions()).reads] for o in unused
-        }
+        users = {o: [s for s in SUITES.names() if o in SUITES.get(s)(SuiteOptions()).reads] for o in unused}
         where = "; ".join(f"--{o} is read by {', '.join(u) or 'no suite'}" for o, u in users.items())
         takes = ", ".join(f"--{o}" for o in suite.reads) or "no suite options"
         raise ConfigError(

@@ -3,20 +3,21 @@
 A checkpoint is a dict of tensors and plain values (model, optimiser and scheduler state, epoch, RNG
 states, metric history, the recipe's fingerprint) saved with :func:`torch.save` and read back with
 ``weights_only=True``: a resumed run never unpickles code. Writes go to a temporary file in the same
-folder followed by :func:`os.replace`, so a run killed mid-write leaves the previous checkpoint intact.
+folder followed by :func:`os.replace` (:func:`freqbench.ops.download.atomic_destination`), so a run
+killed mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from freqbench.errors import CheckpointError
+from freqbench.ops.download import atomic_destination
 
 _PATTERN = re.compile(r"epoch_(\d+)\.pt")
 
@@ -27,22 +28,16 @@ def checkpoint_path(folder: Path, epoch: int) -> Path:
 
 
 def save_atomic(obj: object, path: Path) -> None:
-    """``torch.save`` to a temporary sibling, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        # mkstemp creates the file private (0600); give it the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to a temporary sibling, flushed to disk, then renamed over ``path``.
+
+    The temporary file and its permissions are :func:`freqbench.ops.download.atomic_destination`'s
+    (the mode a plain ``open()`` gives, removed on any error), the rule every cache and output file
+    follows.
+    """
+    with atomic_destination(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(obj, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

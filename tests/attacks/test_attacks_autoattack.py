@@ -64,7 +64,7 @@ def test_custom_list_state_and_resume(data, tmp_path: Path) -> None:  # type: ig
 
 def test_same_as_pyautoattack_called_directly(data) -> None:  # type: ignore[no-untyped-def]
     model, x, y = data
-    from freqbench.attacks.attack import batch_seed
+    from freqbench.attacks.base import batch_seed
 
     g = SampleGenerator.from_seed(4, len(x))
     ours = ATTACKS.get("autoattack")(eps=EPS, attacks=["apgd-ce"])(model, x, y, generator=g)

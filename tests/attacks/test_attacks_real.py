@@ -20,7 +20,7 @@ from PIL import Image
 from torch import nn
 
 from freqbench.attacks import ATTACKS
-from freqbench.attacks.attack import batch_seed
+from freqbench.attacks.base import batch_seed
 from freqbench.ops.random import SampleGenerator
 
 if TYPE_CHECKING:

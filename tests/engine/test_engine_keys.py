@@ -16,11 +16,12 @@ from torch import nn
 
 from freqbench.config import RunConfig
 from freqbench.data.base import ArrayDataset
-from freqbench.engine.loop import ModelUnderTest, condition_key, run_model, select_device
+from freqbench.engine.loop import ModelUnderTest, condition_key, run_model
 from freqbench.engine.progress import QuietProgress
 from freqbench.engine.steps import StepContext, build_step
 from freqbench.errors import ConfigError, IncompatibleError, NonFiniteError, StoreError
 from freqbench.models import WeightSource
+from freqbench.ops.device import select_device
 from freqbench.store.run import RunStore
 from freqbench.suites.base import CLEAN, Kind, Suite, condition
 

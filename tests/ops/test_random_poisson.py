@@ -1,6 +1,6 @@
-"""SampleGenerator.poisson and poisson_levels against scipy.stats.poisson.
+"""SampleGenerator.poisson_levels against scipy.stats.poisson.
 
-Both samplers invert the Poisson CDF at one uniform per element, the uniform the generator would have
+The sampler inverts the Poisson CDF at one uniform per element, the uniform the generator would have
 returned from ``uniform(shape, dtype=float64)`` at the same counter. So the strongest check is exact:
 a twin generator reproduces the uniforms and ``scipy.stats.poisson.ppf(u, rate)`` must give the same
 counts. Mean, variance and a chi-square goodness of fit add the distributional view.
@@ -22,13 +22,14 @@ def twin_uniforms(g: SampleGenerator, shape: tuple[int, ...]) -> np.ndarray:
     return SampleGenerator(g.keys.clone(), counter=g.counter).uniform(shape, dtype=torch.float64).numpy()
 
 
-def test_poisson_is_the_scipy_quantile_of_its_uniform() -> None:
+def test_poisson_levels_at_every_rate_is_the_scipy_quantile() -> None:
     g = SampleGenerator.from_seed(1, 16)
-    rate = torch.tensor(RATES, dtype=torch.float64).repeat_interleave(250).expand(16, -1).contiguous()
-    u = twin_uniforms(g, tuple(rate.shape[1:]))
-    k = g.poisson(rate)
-    np.testing.assert_array_equal(k.numpy(), stats.poisson.ppf(u, rate.numpy()))
-    assert g.counter == rate.shape[1]  # exactly one uniform per element
+    rates = torch.tensor(RATES, dtype=torch.float64)
+    index = torch.arange(len(RATES)).repeat_interleave(250).expand(16, -1).contiguous()
+    u = twin_uniforms(g, tuple(index.shape[1:]))
+    k = g.poisson_levels(index, rates)
+    np.testing.assert_array_equal(k.numpy(), stats.poisson.ppf(u, rates[index].numpy()))
+    assert g.counter == index.shape[1]  # exactly one uniform per element
 
 
 def test_poisson_levels_is_the_scipy_quantile_of_its_uniform() -> None:
@@ -38,9 +39,6 @@ def test_poisson_levels_is_the_scipy_quantile_of_its_uniform() -> None:
     u = twin_uniforms(g, (3, 40))
     k = g.poisson_levels(index, rates)
     np.testing.assert_array_equal(k.numpy(), stats.poisson.ppf(u, rates[index].numpy()))
-    # the same numbers as the general sampler at the same counter
-    again = SampleGenerator.from_seed(2, 16).poisson(rates[index])
-    assert torch.equal(k, again)
 
 
 def chi_square_pvalue(k: np.ndarray, lam: float) -> float:
@@ -62,7 +60,8 @@ def chi_square_pvalue(k: np.ndarray, lam: float) -> float:
 @pytest.mark.parametrize("lam", [0.7, 4.0, 30.0, 250.0])
 def test_poisson_mean_variance_and_chi_square(lam: float) -> None:
     g = SampleGenerator.from_seed(3, 40)
-    k = g.poisson(torch.full((40, 1000), lam)).flatten().numpy()
+    index = torch.zeros((40, 1000), dtype=torch.int64)
+    k = g.poisson_levels(index, torch.tensor([lam], dtype=torch.float64)).flatten().numpy()
     n = k.size
     # mean and variance both lam; 5 standard errors
     assert abs(k.mean() - lam) < 5 * np.sqrt(lam / n)
@@ -82,9 +81,6 @@ def test_poisson_levels_distribution_on_8bit_rates() -> None:
 
 def test_poisson_is_batch_size_invariant() -> None:
     rate = torch.linspace(0, 300, 7 * 50).reshape(7, 50)
-    whole = SampleGenerator.from_seed(5, 7).poisson(rate)
-    part = SampleGenerator.from_seed(5, [2, 3]).poisson(rate[2:4])
-    assert torch.equal(whole[2:4], part)
     levels = SampleGenerator.from_seed(5, 7).poisson_levels((rate / 10).long(), torch.arange(31.0) * 10)
     assert torch.equal(
         levels[2:4],
@@ -95,9 +91,9 @@ def test_poisson_is_batch_size_invariant() -> None:
 def test_poisson_rejects_bad_input() -> None:
     g = SampleGenerator.from_seed(0, 2)
     with pytest.raises(ValueError, match="non-negative"):
-        g.poisson(torch.tensor([[1.0], [-1.0]]))
+        g.poisson_levels(torch.zeros((2, 1), dtype=torch.int64), torch.tensor([1.0, -1.0]))
     with pytest.raises(ValueError, match="shape"):
-        g.poisson(torch.ones(3, 4))
+        g.poisson_levels(torch.zeros((3, 4), dtype=torch.int64), torch.ones(3))
     with pytest.raises(ValueError, match=r"\[0, 3\)"):
         g.poisson_levels(torch.tensor([[0], [3]]), torch.ones(3))
     with pytest.raises(ValueError, match="int64"):

@@ -216,6 +216,9 @@ def test_auto_rule_and_context() -> None:
     x = torch.zeros(2, 3, 32, 32)
     assert auto_backend(x, m32) == "matmul"
     assert auto_backend(torch.zeros(1, 1, 65, 65), torch.ones(65, 33)) == "torch"
+    assert auto_backend(x, torch.ones(1, 1, 32, 17)) == "matmul"
+    assert auto_backend(x, torch.ones(3, 32, 17)) == "torch"  # per-channel and per-sample: measured no faster
+    assert auto_backend(x, torch.ones(2, 1, 32, 17)) == "torch"
     with spectral_mask_backend("torch"):
         assert auto_backend(x, m32) == "torch"
     assert auto_backend(x, m32) == "matmul"

@@ -39,7 +39,7 @@ import pytest
 import torch
 from PIL import Image
 
-from freqbench.perturbations.corruptions import blur, weather
+from freqbench.perturbations.corruptions import base, blur, imagemagick_ops, weather
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
 import cifar10c_blur_weather as ref
@@ -126,8 +126,8 @@ def check_against_imagemagick(imgs: np.ndarray, radius: float, sigma: float, ang
     grey = imgs.ndim == 3
     x = torch.from_numpy(imgs[:, None] if grey else imgs.transpose(0, 3, 1, 2)).double() / 255.0
     angles = torch.full((len(imgs),), angle, dtype=torch.float64)
-    unrounded = blur.imagemagick_motion_blur(x, radius, sigma, angles)
-    ours = blur.round_to_levels(unrounded) if grey else blur._motion_blur(x, radius, sigma, angles)
+    unrounded = imagemagick_ops.imagemagick_motion_blur(x, radius, sigma, angles)
+    ours = base.round_to_levels(unrounded) if grey else blur._motion_blur(x, radius, sigma, angles)
     ours, unrounded = (
         (t[:, 0] if grey else t.permute(0, 2, 3, 1)).numpy() for t in (ours * 255.0, unrounded * 65535.0)
     )

@@ -34,7 +34,7 @@ from PIL import Image
 from freqbench.errors import IncompatibleError
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations import PERTURBATIONS
-from freqbench.perturbations.corruptions import digital, noise
+from freqbench.perturbations.corruptions import digital, elastic, noise, pil_ops, scipy_ops
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
 import cifar10c_noise_digital as ref
@@ -49,7 +49,7 @@ FUNCTIONS: dict[str, Callable[..., torch.Tensor]] = {
     "saturate": digital.saturate,
     "pixelate": digital.pixelate,
     "jpeg_compression": digital.jpeg_compression,
-    "elastic_transform": digital.elastic_transform,
+    "elastic_transform": elastic.elastic_transform,
 }
 RANDOM = ("gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "elastic_transform")
 DETERMINISTIC = ("brightness", "contrast", "saturate", "pixelate", "jpeg_compression")
@@ -147,7 +147,7 @@ def test_elastic_geometry_matches_opencv_scipy(shape: tuple[int, int, int]) -> N
     for severity in SEVERITIES:
         jitter = rng.uniform(-1.0, 1.0, size=(16, 3, 2))
         fields = rng.uniform(-1.0, 1.0, size=(16, 2, h, w))
-        out = digital.elastic_transform_with_draws(
+        out = elastic.elastic_transform_with_draws(
             to_torch(images), severity, jitter=torch.from_numpy(jitter), noise=torch.from_numpy(fields)
         )
         theirs = np.stack(
@@ -166,7 +166,7 @@ def test_elastic_border_rule_is_scipy_before_1_6() -> None:
     both are the half-sample reflection (-1.5 -> 0.5, 5.5 -> 3.5)."""
     c = torch.tensor([-1.5, -0.3, 0.0, 2.25, 4.0, 4.4, 5.5], dtype=torch.float64)
     expected = [0.5, 0.7, 0.0, 2.25, 4.0, 3.6, 3.5]
-    np.testing.assert_allclose(digital.legacy_scipy_reflect(c, 5).numpy(), expected, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(scipy_ops.legacy_scipy_reflect(c, 5).numpy(), expected, rtol=0, atol=1e-12)
     ramp = np.arange(5, dtype=np.float32)[None, :, None].repeat(2, axis=0)  # (2, 5, 1): value = column
     rows = np.zeros((1, 7))
     got = ref.legacy_map_coordinates_linear_reflect(ramp, rows, c.numpy()[None, :])[0, :, 0]
@@ -179,7 +179,7 @@ def test_elastic_border_rule_is_scipy_before_1_6() -> None:
 def test_pil_box_resize_is_exact(n_in: int, n_out: int) -> None:
     images = make_images(4, n_in, n_in + 3, 3, seed=n_in * 100 + n_out)
     size = (n_out, max(1, n_out - 2))
-    ours = digital.pil_box_resize(torch.from_numpy(images).permute(0, 3, 1, 2).to(torch.float64), size)
+    ours = pil_ops.pil_box_resize(torch.from_numpy(images).permute(0, 3, 1, 2).to(torch.float64), size)
     theirs = np.stack([np.asarray(Image.fromarray(im).resize(size[::-1], Image.BOX)) for im in images])
     np.testing.assert_array_equal(ours.permute(0, 2, 3, 1).numpy().astype(np.uint8), theirs)
 
@@ -382,4 +382,4 @@ def test_colour_corruptions_reject_other_channel_counts(name: str) -> None:
 
 def test_elastic_rejects_tiny_images() -> None:
     with pytest.raises(IncompatibleError, match="3 x 3"):
-        digital.elastic_transform(torch.rand(1, 1, 2, 8), 2, generator=SampleGenerator.from_seed(0, 1))
+        elastic.elastic_transform(torch.rand(1, 1, 2, 8), 2, generator=SampleGenerator.from_seed(0, 1))

@@ -11,13 +11,14 @@ The reference works per image on uint8 H x W x C: ``x / 255`` in float64, add th
 - the arithmetic runs in float64 like the reference's and the result is cast back to the input dtype;
 - the output is quantised the way the released files are, ``floor(clip(y) * 255) / 255``, so a model
   sees the same 256 levels as on CIFAR-10-C (the truncation lowers the mean by half a level);
-- the input is read as 8-bit levels, ``round(x * 255) / 255`` in float64 (:func:`read_uint8_levels`):
-  exactly the reference's input for 8-bit images, at most half a level away for other inputs.
+- the input is read as 8-bit levels, ``round(x * 255) / 255`` in float64 (``read_levels`` of
+  :mod:`~freqbench.perturbations.corruptions.base`, the 8-bit helpers of every family): exactly the
+  reference's input for 8-bit images, at most half a level away for other inputs.
 
 Speed (batches of a few hundred small images on the CPU are memory-bound): the float64 steps run in
 place on the batch instead of allocating a fresh tensor per operation, the final ``level / 255``
-is divided in float32 where the output is not float64 (:func:`levels_as`: the same values), and
-impulse noise tests its uniforms on their 24-bit integers. The outputs are those of the plain
+is divided in float32 where the output is not float64 (``levels_as``: the same values), and impulse
+noise tests its uniforms on their 24-bit integers. The outputs are those of the plain
 float64 formulas, bit for bit.
 
 Every noise acts on each pixel-channel independently, so 1-channel images and every image size work
@@ -35,7 +36,14 @@ import torch
 
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import check_images, require_generator
-from freqbench.perturbations.corruptions.base import register_corruption
+from freqbench.perturbations.corruptions.base import (
+    Corruption,
+    levels_as,
+    read_levels,
+    read_uint8_values,
+    severity_row,
+    truncate_to_levels_,
+)
 
 #: standard deviation of the additive noise on [0, 1] (REFERENCE.md section 1, row 1)
 GAUSSIAN_SIGMA: tuple[float, ...] = (0.04, 0.06, 0.08, 0.09, 0.10)
@@ -47,65 +55,6 @@ IMPULSE_AMOUNT: tuple[float, ...] = (0.01, 0.02, 0.03, 0.05, 0.07)
 SPECKLE_SIGMA: tuple[float, ...] = (0.06, 0.10, 0.12, 0.16, 0.20)
 
 
-def read_uint8_levels(x: torch.Tensor) -> torch.Tensor:
-    """The input as the reference reads it: 8-bit values ``round(x * 255) / 255`` in float64.
-
-    The reference starts from uint8 images. float32 cannot hold ``k / 255`` exactly, and the
-    reference's final truncation turns such last-bit differences into one-level differences, so every
-    corruption here starts from the exact float64 levels. For inputs that are not 8-bit this moves
-    each value by at most half a level (1/510).
-
-    Shape:
-        any -> same, float64.
-    """
-    y = x.to(torch.float64, copy=True)
-    return y.clamp_(0.0, 1.0).mul_(255.0).round_().div_(255.0)
-
-
-def truncate_to_uint8_levels(y: torch.Tensor) -> torch.Tensor:
-    """``np.uint8(clip(y, 0, 1) * 255) / 255``: the reference's final clip and truncating cast.
-
-    Shape:
-        any -> same.
-    """
-    return y.clamp(0.0, 1.0).mul_(255.0).floor_().div_(255.0)
-
-
-def levels_as(k: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """Integer levels ``k`` in 0..255 (a float tensor) as ``(k / 255).to(dtype)``, the division done
-    in ``k``'s dtype.
-
-    Only a float64 ``k`` with a float64 ``dtype`` is divided in float64: for the 256 levels, float32
-    division by 255 rounds every quotient exactly as float64 division cast to float32 does, and so do
-    their float16 and bfloat16 casts (checked exhaustively), so other outputs need no float64 work.
-    ``k`` may be overwritten.
-
-    Shape:
-        any -> same, ``dtype``.
-    """
-    if k.dtype == torch.float64 and dtype == torch.float64:
-        return k.div_(255.0)
-    return k.to(torch.float32).div_(255.0).to(dtype)
-
-
-def truncate_to_uint8_levels_(y: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """:func:`truncate_to_uint8_levels` computed in place in ``y`` and returned in ``dtype``.
-
-    Shape:
-        any -> same, ``dtype``.
-    """
-    return levels_as(y.clamp_(0.0, 1.0).mul_(255.0).floor_(), dtype)
-
-
-def read_uint8_values(x: torch.Tensor) -> torch.Tensor:
-    """The integer levels ``round(x * 255)`` (float64) of :func:`read_uint8_levels`.
-
-    Shape:
-        any -> same, float64.
-    """
-    return x.to(torch.float64, copy=True).clamp_(0.0, 1.0).mul_(255.0).round_()
-
-
 def _count_below(p: float) -> int:
     """How many of the uniforms ``(k + 1/2) / 2**24`` lie below ``p``: ``u < p`` is ``k < count``.
 
@@ -114,13 +63,6 @@ def _count_below(p: float) -> int:
     return max(0, min(1 << 24, math.ceil(Fraction(p) * (1 << 24) - Fraction(1, 2))))
 
 
-def _param(table: tuple[float, ...], severity: int, name: str) -> float:
-    if int(severity) not in range(1, len(table) + 1):
-        raise ValueError(f"{name}: severity must be one of 1..{len(table)}, got {severity!r}")
-    return table[int(severity) - 1]
-
-
-@register_corruption("gaussian_noise", random=True)
 def gaussian_noise(
     x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None
 ) -> torch.Tensor:
@@ -135,15 +77,14 @@ def gaussian_noise(
         x: (B, C, H, W) -> (B, C, H, W).
     """
     check_images(x, "gaussian_noise")
-    sigma = _param(GAUSSIAN_SIGMA, severity, "gaussian_noise")
+    sigma = severity_row(GAUSSIAN_SIGMA, severity, "gaussian_noise")
     gen = require_generator(generator, x, "gaussian_noise")
     noise = gen.normal(tuple(x.shape[1:]), dtype=torch.float64)
     # (sigma * noise) + levels is the reference's levels + sigma * noise, in place
-    y = noise.mul_(sigma).add_(read_uint8_levels(x))
-    return truncate_to_uint8_levels_(y, x.dtype)
+    y = noise.mul_(sigma).add_(read_levels(x))
+    return truncate_to_levels_(y, x.dtype)
 
 
-@register_corruption("shot_noise", random=True)
 def shot_noise(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None) -> torch.Tensor:
     """Poisson (photon) noise ``Poisson(x * lambda) / lambda``, clipped and truncated to 8-bit levels.
 
@@ -161,15 +102,14 @@ def shot_noise(x: torch.Tensor, severity: int, *, generator: SampleGenerator | N
         x: (B, C, H, W) -> (B, C, H, W).
     """
     check_images(x, "shot_noise")
-    lam = _param(SHOT_LAMBDA, severity, "shot_noise")
+    lam = severity_row(SHOT_LAMBDA, severity, "shot_noise")
     gen = require_generator(generator, x, "shot_noise")
     levels = read_uint8_values(x).long()
     rates = torch.arange(256, dtype=torch.float64, device=x.device) / 255.0 * lam
     counts = gen.poisson_levels(levels, rates)
-    return truncate_to_uint8_levels_(counts.div_(lam), x.dtype)
+    return truncate_to_levels_(counts.div_(lam), x.dtype)
 
 
-@register_corruption("impulse_noise", random=True)
 def impulse_noise(
     x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None
 ) -> torch.Tensor:
@@ -189,7 +129,7 @@ def impulse_noise(
         x: (B, C, H, W) -> (B, C, H, W).
     """
     check_images(x, "impulse_noise")
-    amount = _param(IMPULSE_AMOUNT, severity, "impulse_noise")
+    amount = severity_row(IMPULSE_AMOUNT, severity, "impulse_noise")
     gen = require_generator(generator, x, "impulse_noise")
     # u < p tested on the integers behind u; kept levels k / 255 truncate to themselves (checked for
     # all 256), so the output is the input's levels with the salt and pepper written over them
@@ -199,7 +139,6 @@ def impulse_noise(
     return y.masked_fill_(k < _count_below(0.5 * amount), 0.0)
 
 
-@register_corruption("speckle_noise", random=True)
 def speckle_noise(
     x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None
 ) -> torch.Tensor:
@@ -214,9 +153,26 @@ def speckle_noise(
         x: (B, C, H, W) -> (B, C, H, W).
     """
     check_images(x, "speckle_noise")
-    sigma = _param(SPECKLE_SIGMA, severity, "speckle_noise")
+    sigma = severity_row(SPECKLE_SIGMA, severity, "speckle_noise")
     gen = require_generator(generator, x, "speckle_noise")
     noise = gen.normal(tuple(x.shape[1:]), dtype=torch.float64)
-    y = read_uint8_levels(x)
+    y = read_levels(x)
     # y * (sigma * noise) + y, the reference's y + y * (sigma * noise), in place
-    return truncate_to_uint8_levels_(noise.mul_(sigma).mul_(y).add_(y), x.dtype)
+    return truncate_to_levels_(noise.mul_(sigma).mul_(y).add_(y), x.dtype)
+
+
+# --- modules -------------------------------------------------------------------------------------------
+class GaussianNoise(Corruption, name="gaussian_noise", fn=gaussian_noise, random=True):
+    """:func:`gaussian_noise` at one severity."""
+
+
+class ShotNoise(Corruption, name="shot_noise", fn=shot_noise, random=True):
+    """:func:`shot_noise` at one severity."""
+
+
+class ImpulseNoise(Corruption, name="impulse_noise", fn=impulse_noise, random=True):
+    """:func:`impulse_noise` at one severity."""
+
+
+class SpeckleNoise(Corruption, name="speckle_noise", fn=speckle_noise, random=True):
+    """:func:`speckle_noise` at one severity."""

@@ -1,17 +1,14 @@
-"""Weather corruptions of CIFAR-10-C: snow, frost and fog, and the extra spatter.
+"""Weather corruptions of CIFAR-10-C: snow, frost and fog (the extra spatter is in ``spatter.py``).
 
 Reference: Hendrycks & Dietterich, ICLR 2019; the generator ``ImageNet-C/create_c/make_cifar_c.py`` of
 hendrycks/robustness. The severity tables are that file's CIFAR tables (REFERENCE.md section 1, rows
-8-10 and 18). All four corruptions are random; each public function draws from the per-sample
+8-10). All three corruptions are random; each public function draws from the per-sample
 :class:`~freqbench.ops.random.SampleGenerator` and calls a private ``_name(x, ..., draws)`` that takes
 the draws explicitly, so tests can feed the same draws to the numpy reference.
 
-Steps the reference does with scikit-image, OpenCV or ImageMagick are done in torch: Gaussian filters
-and the clipped zoom and motion blur of ``blur.py``; for spatter's water mode, OpenCV's Canny edge
-detector (3x3 Sobel, L1 magnitude, its non-maximum suppression and 8-connected hysteresis), its 5x5
-chamfer distance transform (weights 1, 1.4, 2.1969 summed in float32), box filters, ``filter2D`` and
-``equalizeHist``; no library offers these with OpenCV's exact arithmetic (kornia's ``canny`` smooths
-first and uses another suppression rule).
+Steps the reference does with scikit-image, OpenCV or ImageMagick are done in torch with those
+libraries' arithmetic: the clipped zoom (``scipy_ops.py``), ImageMagick's motion blur
+(``imagemagick_ops.py``) and OpenCV's RGB-to-grey conversion (``opencv_ops.py``).
 
 Per corruption, 1-channel images and sizes other than 32x32:
 
@@ -21,21 +18,19 @@ Per corruption, 1-channel images and sizes other than 32x32:
   the five frost images resized by 0.2 (the smallest is 63 x 105 pixels), so H <= 62 and W <= 104.
 * ``fog``: the plasma map has the next power of two >= max(H, W) as side and is cropped to H x W
   (the reference's map is 32 x 32 and cropped to 32 x 32).
-* ``spatter``: size-agnostic; on 1 channel the water and mud colours are replaced by their luma.
 
 Arithmetic follows the reference's precision whatever the input dtype (see ``blur.py`` for why):
 snow blends the image in float32 and adds the float64 snow layer, frost blends on the 0..255 scale in
-float64, fog works in float64, spatter in float32 (its liquid layer in float64). With the same draws,
-the outputs equal the reference's bit for bit except rare ties (snow, spatter: one level on at most
-0.1% of values); the tests state the tolerances. Inputs are read as 8-bit levels (``read_levels``).
+float64, fog works in float64. With the same draws, the outputs equal the reference's bit for bit
+except rare ties (snow: one level on at most 0.1% of values); the tests state the tolerances. Inputs
+are read as 8-bit levels (``read_levels`` of :mod:`~freqbench.perturbations.corruptions.base`).
 
 Deliberate differences from the reference: draws come from the sample's own stream (the reference
 uses numpy's global generator, unseeded); ImageMagick's motion blur rounds once and to 8 bits as
-ImageMagick 6 did in 2018, not as 6.9.11-60 truncates (see ``blur.py``, which also records the check
-against the real ImageMagick: the snow layer's blur equals its 16-bit result on every value);
-spatter's water mode leaves an image unchanged when its liquid mask is empty (the reference divides
-0 by 0 and writes a black image); frost images are read with Pillow (identical pixels to
-``cv2.imread`` for the shipped files, checked in the tests).
+ImageMagick 6 did in 2018, not as 6.9.11-60 truncates (see ``imagemagick_ops.py``, which also records
+the check against the real ImageMagick: the snow layer's blur equals its 16-bit result on every
+value); frost images are read with Pillow (identical pixels to ``cv2.imread`` for the shipped files,
+checked in the tests).
 
 The frost images are the ones in the PyPI package ``imagecorruptions``: they are located with
 ``importlib.util.find_spec("imagecorruptions").submodule_search_locations`` (which does not execute the
@@ -51,24 +46,24 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from freqbench.errors import DependencyError, IncompatibleError
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import check_images, require_generator
-from freqbench.perturbations.corruptions.base import register_corruption
-from freqbench.perturbations.corruptions.blur import (
-    clipped_zoom,
-    imagemagick_motion_blur,
+from freqbench.perturbations.corruptions.base import (
+    Corruption,
+    levels_as,
     read_levels,
+    read_uint8_values,
     round_to_levels,
-    scipy_gaussian_blur,
     severity_row,
     truncate_to_levels,
     truncate_to_levels_,
 )
-from freqbench.perturbations.corruptions.noise import levels_as, read_uint8_values
+from freqbench.perturbations.corruptions.imagemagick_ops import imagemagick_motion_blur
+from freqbench.perturbations.corruptions.opencv_ops import rgb_to_gray
+from freqbench.perturbations.corruptions.scipy_ops import clipped_zoom
 
 # --- severity tables (make_cifar_c.py, REFERENCE.md section 1) ---------------------------------------
 #: snow: (loc, scale, zoom, threshold, motion radius, motion sigma, blend)
@@ -88,36 +83,6 @@ FROST_SCALE = 0.2
 #: fog: (strength, plasma wibble decay); the plasma starts at wibble 100
 FOG: tuple[tuple[float, float], ...] = ((0.2, 3), (0.5, 3), (0.75, 2.5), (1, 2), (1.5, 1.75))
 FOG_WIBBLE = 100.0
-#: spatter: (loc, scale, sigma, threshold, intensity, mode 0 = water, 1 = mud)
-SPATTER: tuple[tuple[float, ...], ...] = (
-    (0.62, 0.1, 0.7, 0.7, 0.5, 0),
-    (0.65, 0.1, 0.8, 0.7, 0.5, 0),
-    (0.65, 0.3, 1, 0.69, 0.5, 0),
-    (0.65, 0.1, 0.7, 0.69, 0.6, 1),
-    (0.65, 0.1, 0.5, 0.68, 0.6, 1),
-)
-WATER_RGB = (175, 238, 238)  # pale turquoise
-MUD_RGB = (63, 42, 20)
-_LUMA = (0.299, 0.587, 0.114)  # cv2.COLOR_RGB2GRAY
-
-
-def _luma(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) -> (B, 1, H, W) with OpenCV's RGB2GRAY weights; 1 channel is returned as is."""
-    if x.shape[1] == 1:
-        return x
-    if x.shape[1] != 3:
-        raise IncompatibleError(f"expected 1 or 3 channels, got {x.shape[1]}; pass RGB or greyscale images")
-    return _LUMA[0] * x[:, 0:1] + _LUMA[1] * x[:, 1:2] + _LUMA[2] * x[:, 2:3]
-
-
-def _colour(rgb: Sequence[int], channels: int, like: torch.Tensor) -> torch.Tensor:
-    """A colour as (1, C, 1, 1) in [0, 1]; its luma for 1 channel."""
-    c = torch.tensor([v / 255.0 for v in rgb], dtype=like.dtype, device=like.device)
-    if channels == 1:
-        c = (c * torch.tensor(_LUMA, dtype=like.dtype, device=like.device)).sum(0, keepdim=True)
-    elif channels != 3:
-        raise IncompatibleError(f"expected 1 or 3 channels, got {channels}; pass RGB or greyscale images")
-    return c.view(1, -1, 1, 1)
 
 
 # --- snow ----------------------------------------------------------------------------------------------
@@ -129,12 +94,11 @@ def _snow(x: torch.Tensor, params: Sequence[float], noise: torch.Tensor, angle: 
     layer = truncate_to_levels(layer)  # PIL 'L' image of the clipped layer
     flakes = round_to_levels(imagemagick_motion_blur(layer, radius, sigma, angle))
     x32 = read_levels(x).float()  # the reference blends in float32, then adds the float64 snow layer
-    bright = torch.maximum(x32, (_luma(x32) * 1.5).add_(0.5)).mul_(1 - blend)
+    bright = torch.maximum(x32, (rgb_to_gray(x32) * 1.5).add_(0.5)).mul_(1 - blend)
     y = x32.mul_(blend).add_(bright).double()
     return truncate_to_levels_(y.add_(flakes).add_(torch.flip(flakes, dims=(-2, -1))), x.dtype)
 
 
-@register_corruption("snow", random=True)
 def snow(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None) -> torch.Tensor:
     """Zoomed, thresholded Gaussian snow layer, motion-blurred at U(-135, -45) degrees, added with its
     180-degree rotation onto a brightened image.
@@ -213,7 +177,7 @@ def _frost(
     ]
     crop = torch.stack(crops) if crops else stack.new_zeros(0, 3, h, w)
     if c == 1:
-        crop = _luma(crop)
+        crop = rgb_to_gray(crop)
     elif c != 3:
         raise IncompatibleError(f"frost expects 1 or 3 channels, got {c}")
     # the reference blends on the 0..255 scale in float64: clip(c0 * image_u8 + c1 * frost_u8, 0, 255),
@@ -222,7 +186,6 @@ def _frost(
     return levels_as(v.clamp_(0.0, 255.0).floor_(), x.dtype)
 
 
-@register_corruption("frost", random=True)
 def frost(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None) -> torch.Tensor:
     """Blend with a random crop of one of five frost images: ``c0 x + c1 frost``.
 
@@ -313,7 +276,6 @@ def _fog(x: torch.Tensor, strength: float, plasma: torch.Tensor) -> torch.Tensor
     return truncate_to_levels_(y.mul_(peak).div_(peak + strength), x.dtype)
 
 
-@register_corruption("fog", random=True)
 def fog(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None) -> torch.Tensor:
     """Additive plasma fractal, then ``x * max / (max + strength)``.
 
@@ -328,177 +290,14 @@ def fog(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = N
     return _fog(x, strength, plasma_fractal(uniforms, mapsize=size, decay=decay))
 
 
-# --- OpenCV steps of spatter's water mode, on uint8-valued int64 tensors (B, H, W) -------------------
-_TG22 = int(0.4142135623730950488016887242097 * (1 << 15) + 0.5)
+# --- modules -------------------------------------------------------------------------------------------
+class Snow(Corruption, name="snow", fn=snow, random=True):
+    """:func:`snow` at one severity."""
 
 
-def _correlate3x3(t: torch.Tensor, kernel: Sequence[Sequence[int]], *, mode: str) -> torch.Tensor:
-    """Exact integer 3x3 correlation with the given padding mode ('replicate' or 'reflect' = reflect-101)."""
-    padded = F.pad(t[:, None].to(torch.float64), (1, 1, 1, 1), mode=mode)[:, 0]
-    h, w = t.shape[-2:]
-    out = torch.zeros(t.shape, dtype=torch.float64, device=t.device)
-    term = torch.empty_like(out)
-    for i in range(3):
-        for j in range(3):
-            if kernel[i][j]:
-                out.add_(torch.mul(padded[:, i : i + h, j : j + w], kernel[i][j], out=term))
-    return out
+class Frost(Corruption, name="frost", fn=frost, random=True):
+    """:func:`frost` at one severity."""
 
 
-def canny(img: torch.Tensor, low: float, high: float) -> torch.Tensor:
-    """``cv2.Canny(img, low, high)`` (aperture 3, L1 gradient) as a bool edge map.
-
-    Shape:
-        img: (B, H, W) integer levels 0..255; returns (B, H, W) bool.
-    """
-    dx = _correlate3x3(img, ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1)), mode="replicate").long()
-    dy = _correlate3x3(img, ((-1, -2, -1), (0, 0, 0), (1, 2, 1)), mode="replicate").long()
-    mag = dx.abs() + dy.abs()
-    ax, ay = dx.abs(), dy.abs() << 15
-    tg22x = ax * _TG22
-    tg67x = tg22x + (ax << 16)
-    horizontal = ay < tg22x
-    vertical = ~horizontal & (ay > tg67x)
-    diagonal = ~horizontal & ~vertical
-    s = torch.where((dx ^ dy) < 0, -1, 1)
-    padded = F.pad(mag, (1, 1, 1, 1), value=0)
-    h, w = mag.shape[-2:]
-    nb = {(i, j): padded[..., 1 + i : 1 + i + h, 1 + j : 1 + j + w] for i in (-1, 0, 1) for j in (-1, 0, 1)}
-    diag_max = torch.where(
-        s > 0, (mag > nb[-1, -1]) & (mag > nb[1, 1]), (mag > nb[-1, 1]) & (mag > nb[1, -1])
-    )
-    local_max = (
-        (horizontal & (mag > nb[0, -1]) & (mag >= nb[0, 1]))
-        | (vertical & (mag > nb[-1, 0]) & (mag >= nb[1, 0]))
-        | (diagonal & diag_max)
-    )
-    candidate = local_max & (mag > math.floor(low))
-    edges = candidate & (mag > math.floor(high))
-    while True:  # hysteresis: grow strong edges into 8-connected candidates
-        # 3x3 dilation as the OR of nine shifted views of one padded copy (cheaper than max_pool2d)
-        ring = F.pad(edges, (1, 1, 1, 1), value=False)
-        near = edges.clone()
-        for i in range(3):
-            for j in range(3):
-                near |= ring[..., i : i + h, j : j + w]
-        grown = candidate & near | edges
-        if torch.equal(grown, edges):
-            return edges
-        edges = grown
-
-
-#: cv2 DIST_L2 with a 5x5 mask: chamfer weights for a step, a diagonal and a knight move (float32)
-_CHAMFER = (1.0, 1.4, 2.1969)
-
-
-def chamfer_distance(zero: torch.Tensor, *, cap: float) -> torch.Tensor:
-    """``min(cv2.distanceTransform(src, DIST_L2, 5), cap)``: distance to the nearest ``zero`` pixel.
-
-    The chamfer distance is the shortest path over moves to the 8 neighbours and the 8 knight moves
-    (OpenCV's two raster passes compute it, summing float32 weights along the path); relaxing all moves
-    ``ceil(cap) + 1`` times finds every path shorter than ``cap`` (each move costs >= 1).
-
-    Shape:
-        zero: (B, H, W) bool; returns (B, H, W) float32.
-    """
-    hv, diag, knight = (torch.tensor(w, dtype=torch.float32).item() for w in _CHAMFER)
-    big = 1e6
-    d = torch.where(zero, 0.0, big).to(torch.float32)
-    moves = [(0, 1, hv), (1, 0, hv), (0, -1, hv), (-1, 0, hv)]
-    moves += [(i, j, diag) for i in (-1, 1) for j in (-1, 1)]
-    moves += [
-        (i, j, knight) for i, j in ((1, 2), (2, 1), (-1, 2), (-2, 1), (1, -2), (2, -1), (-1, -2), (-2, -1))
-    ]
-    h, w = d.shape[-2:]
-    step = torch.empty_like(d)
-    for _ in range(math.ceil(cap) + 1):
-        # every move reads the previous iterate (Jacobi): one padded copy, views for the 16 shifts
-        padded = F.pad(d, (2, 2, 2, 2), value=big)
-        nxt = d.clone()
-        for i, j, weight in moves:
-            torch.add(padded[..., 2 + i : 2 + i + h, 2 + j : 2 + j + w], weight, out=step)
-            torch.minimum(nxt, step, out=nxt)
-        if torch.equal(nxt, d):
-            break
-        d = nxt
-    return torch.clamp(d, max=cap)
-
-
-def box3(t: torch.Tensor) -> torch.Tensor:
-    """``cv2.blur(t, (3, 3))`` sum (reflect-101 border), in float64, before OpenCV's ``* (1/9)``.
-
-    Shape:
-        t: (B, H, W); returns (B, H, W) float64.
-    """
-    return _correlate3x3(t, ((1, 1, 1), (1, 1, 1), (1, 1, 1)), mode="reflect")
-
-
-def equalize_hist(img: torch.Tensor) -> torch.Tensor:
-    """``cv2.equalizeHist`` per sample.
-
-    Shape:
-        img: (B, H, W) int64 levels 0..255; returns the same.
-    """
-    b = img.shape[0]
-    flat = img.reshape(b, -1)
-    total = flat.shape[1]
-    hist = torch.zeros(b, 256, dtype=torch.int64, device=img.device).scatter_add_(
-        1, flat, torch.ones_like(flat)
-    )
-    first = (hist > 0).long().argmax(1, keepdim=True)
-    h_first = hist.gather(1, first)
-    cum = hist.cumsum(1)
-    since = cum - cum.gather(1, first)
-    scale = (
-        torch.tensor(255.0, dtype=torch.float32, device=img.device) / (total - h_first).clamp(min=1).float()
-    )
-    lut = torch.round(since.float() * scale).clamp(0, 255).long()
-    lut = torch.where(h_first == total, first.expand(b, 256), lut)  # a constant image maps to itself
-    return lut.gather(1, flat).reshape(img.shape)
-
-
-def _water_mask(liquid: torch.Tensor) -> torch.Tensor:
-    """Spatter's water mask ``liquid_u8 * dist`` (B, H, W) float32 from the thresholded liquid layer."""
-    # .astype(np.uint8) of values that can exceed 255 (severity 3): numpy on x86 wraps modulo 256
-    liquid_u8 = torch.remainder(torch.floor(liquid * 255.0).long(), 256)
-    edges = canny(liquid_u8, 50, 150)
-    dist = chamfer_distance(edges, cap=20.0)
-    dist = torch.floor((box3(dist.double()) * (1.0 / 9.0)).float()).long()  # blur, .astype(uint8)
-    dist = equalize_hist(dist)
-    ker = ((-2, -1, 0), (-1, 1, 1), (0, 1, 2))
-    dist = _correlate3x3(dist, ker, mode="reflect").clamp(0, 255).long()  # filter2D to CV_8U
-    dist = torch.round(box3(dist) * (1.0 / 9.0)).float()  # blur on uint8 rounds
-    return liquid_u8.float() * dist
-
-
-def _spatter(x: torch.Tensor, params: Sequence[float], noise: torch.Tensor) -> torch.Tensor:
-    """Spatter from a given N(loc, scale) layer (B, H, W)."""
-    _, _, sigma, threshold, intensity, mode = params
-    x32 = read_levels(x).float()  # the reference works on float32 images here
-    liquid = scipy_gaussian_blur(noise[:, None].to(torch.float64), sigma)[:, 0]
-    liquid = torch.where(liquid < threshold, torch.zeros_like(liquid), liquid)
-    if mode == 0:
-        m = _water_mask(liquid)
-        peak = m.amax(dim=(1, 2), keepdim=True)
-        m = torch.where(peak > 0, m / peak.clamp(min=1e-12), torch.zeros_like(m))
-        colour = _colour(WATER_RGB, x.shape[1], x32)
-        return truncate_to_levels(x32 + (m[:, None] * intensity) * colour).to(x.dtype)
-    m = (liquid > threshold).to(torch.float32)[:, None]
-    m = scipy_gaussian_blur(m.double(), intensity).float()  # scipy filters float32 in double, stores float32
-    m = torch.where(m < 0.8, torch.zeros_like(m), m)
-    colour = _colour(MUD_RGB, x.shape[1], x32)
-    return truncate_to_levels(x32 * (1 - m) + colour * m).to(x.dtype)
-
-
-@register_corruption("spatter", random=True)
-def spatter(x: torch.Tensor, severity: int, *, generator: SampleGenerator | None = None) -> torch.Tensor:
-    """Water drops (severities 1-3) or mud (4-5) from a blurred, thresholded Gaussian layer.
-
-    Shape:
-        x: (B, C, H, W) in [0, 1], C in {1, 3}; returns the same shape, dtype and device.
-    """
-    check_images(x, "spatter")
-    params = severity_row(SPATTER, severity, "spatter")
-    g = require_generator(generator, x, "spatter")
-    noise = params[0] + params[1] * g.normal(x.shape[-2:], dtype=torch.float64)
-    return _spatter(x, params, noise)
+class Fog(Corruption, name="fog", fn=fog, random=True):
+    """:func:`fog` at one severity."""

@@ -1,0 +1,108 @@
+"""The settings of one training run (:class:`TrainConfig`) and what it produced (:class:`TrainResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from freqbench.errors import ConfigError
+
+
+class Schedule(StrEnum):
+    """Learning-rate schedules (stepped once per optimiser step)."""
+
+    COSINE = "cosine"
+    MULTISTEP = "multistep"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        model: registered model name (built with random initialisation).
+        dataset: registered dataset name (its ``train`` split trains, its ``test`` split evaluates).
+        out: output folder (checkpoints, metrics, exported weights).
+        epochs: number of passes over the training set.
+        batch_size: images per optimiser step.
+        lr: peak learning rate.
+        momentum: SGD momentum (Nesterov when ``nesterov``).
+        nesterov: use Nesterov momentum.
+        weight_decay: L2 penalty on every parameter.
+        schedule: ``cosine`` or ``multistep``.
+        padding: random-crop padding in pixels (None: 4 for images >= 32 px, else 2).
+        hflip: random horizontal flips.
+        seed: seeds initial weights, shuffling and augmentation.
+        limit: use only the first ``limit`` images of each split (quick runs).
+        resume: continue from the latest checkpoint in ``out/checkpoints``.
+        device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when present).
+        num_threads: torch CPU threads (None: torch default).
+        eval_batch_size: images per evaluation batch.
+    """
+
+    model: str = "resnet20_fmnist"
+    dataset: str = "fashion_mnist"
+    out: Path = Path("runs/train/resnet20_fmnist")
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 0.1
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-4
+    schedule: Schedule = Schedule.COSINE
+    padding: int | None = None
+    hflip: bool = True
+    seed: int = 0
+    limit: int | None = None
+    resume: bool = True
+    device: str = "cpu"
+    num_threads: int | None = None
+    eval_batch_size: int = 500
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.limit is not None and self.limit <= 1:
+            raise ConfigError(f"limit must be at least 2 (batch norm needs 2 images), got {self.limit}")
+        if self.padding is not None and self.padding < 0:
+            raise ConfigError(f"padding must be >= 0, got {self.padding}")
+        if self.schedule not in tuple(Schedule):
+            raise ConfigError(f"schedule must be one of {[str(s) for s in Schedule]}, got {self.schedule!r}")
+        object.__setattr__(self, "schedule", Schedule(self.schedule))
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The settings that determine the trained weights (a resumed run must match them)."""
+        d = asdict(self)
+        for key in ("out", "resume", "device", "num_threads", "eval_batch_size"):
+            d.pop(key)
+        d["schedule"] = str(self.schedule)
+        return d
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced.
+
+    Attributes:
+        weights: path of the exported plain ``state_dict``.
+        sha256: its checksum.
+        checkpoint: path of the ``{"arch", "state_dict"}`` file for ``checkpoint:PATH``.
+        history: one dict per epoch (epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds).
+    """
+
+    weights: Path
+    sha256: str
+    checkpoint: Path
+    history: list[dict[str, float]]
+
+    @property
+    def test_accuracy(self) -> float:
+        return self.history[-1]["test_acc"]
+
+
+__all__ = ["Schedule", "TrainConfig", "TrainResult"]
