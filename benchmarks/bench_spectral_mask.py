@@ -12,7 +12,8 @@ the copy (whose floor is 1 forward and 2 forward + backward), and the speed-up o
     python benchmarks/bench_spectral_mask.py --quick --dense       # also the dense (HW x HW) GEMM
 
 B in {256, 1024, 4096}, C in {1, 3}, H = W in {28, 32, 64}; float32; a Gaussian low-pass r = 8 mask
-shared by every image (``--mask per-sample`` draws a random (B, 1, H, W//2+1) one instead).
+shared by every image (``--mask per-channel`` / ``per-sample`` draw a random (C, H, W//2+1) /
+(B, 1, H, W//2+1) one instead).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import functools
 import itertools
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 
@@ -63,10 +65,12 @@ def _timer(device: torch.device) -> Callable[[Callable[[], object]], float]:
     return measure
 
 
-def _mask(kind: str, b: int, s: int, device: torch.device) -> torch.Tensor:
+def _mask(kind: str, b: int, c: int, s: int, device: torch.device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
     if kind == "per-sample":
-        g = torch.Generator().manual_seed(0)
         return torch.rand(b, 1, s, s // 2 + 1, generator=g).to(device)
+    if kind == "per-channel":
+        return torch.rand(c, s, s // 2 + 1, generator=g).to(device)
     return frequency_mask("low", 8, (s, s), profile=kind, device=device)
 
 
@@ -87,14 +91,14 @@ def _row(
 ) -> list[str]:
     b, c, s, _ = shape
     x = torch.rand(shape, device=device)
-    mask = _mask(args.mask, b, s, device)
+    mask = _mask(args.mask, b, c, s, device)
     xg = x.clone().requires_grad_(True)
     grad = torch.rand_like(x)
     fns: dict[str, Callable[[], object]] = {"copy": x.clone}
     for name in backends:
         fns[f"{name} fwd"] = functools.partial(apply_spectral_mask, x, mask, backend=name)
         fns[f"{name} fwd+bwd"] = functools.partial(_forward_backward, xg, mask, grad, name)
-    if args.dense and args.mask != "per-sample" and s * s <= 1024:
+    if args.dense and args.mask in ("ideal", "gaussian", "butterworth") and s * s <= 1024:
         op = _dense_operator(mask, s, device)
         fns["dense fwd"] = lambda: (x.view(b * c, s * s) @ op).view(shape)
     measure = _timer(device)
@@ -129,7 +133,11 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="CPU threads (torch.set_num_threads)")
     ap.add_argument("--reps", type=int, default=7, help="interleaved repetitions; the best is reported")
     ap.add_argument("--quick", action="store_true", help="only 1024x3x32x32")
-    ap.add_argument("--mask", default="gaussian", choices=["ideal", "gaussian", "butterworth", "per-sample"])
+    ap.add_argument(
+        "--mask",
+        default="gaussian",
+        choices=["ideal", "gaussian", "butterworth", "per-channel", "per-sample"],
+    )
     ap.add_argument("--backends", nargs="*", help="default: every backend that serves the device")
     ap.add_argument("--dense", action="store_true", help="also time the dense (HW x HW) operator GEMM")
     args = ap.parse_args()
@@ -143,6 +151,7 @@ def main() -> None:
         and not (n == "triton" and device.type == "cpu")  # the interpreter is a test tool, not a backend
     ]
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name()
+    print(f"# `python {' '.join(sys.argv)}`")
     print(f"# spectral mask: {name}, torch {torch.__version__}, {args.threads} CPU threads, float32")
     print(f"# mask {args.mask}; best of {args.reps} interleaved; x copy = time / copy time")
     print("# (the floor is 1 forward, 2 forward + backward)")

@@ -428,7 +428,7 @@ def make_c(
     from freqbench.data.replay_hint import replay_command
     from freqbench.engine.batches import condition_batches
     from freqbench.engine.steps import StepContext, build_step
-    from freqbench.ops.download import staged_directory
+    from freqbench.store.files import staged_directory
     from freqbench.suites.corruptions import corruption_conditions
 
     if batch_size < 1:

@@ -26,7 +26,7 @@ from typing import Self
 
 from freqbench.data.base import DataFormatError
 from freqbench.errors import ChecksumError
-from freqbench.ops.download import atomic_destination
+from freqbench.store.files import atomic_destination
 
 _CHUNK = 1 << 20
 _IN_MEMORY_BELOW = 256 << 20

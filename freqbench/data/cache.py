@@ -3,7 +3,7 @@
 The cache folder of a dataset is ``$FREQBENCH_HOME/datasets/<name>/`` (default
 ``~/.cache/freqbench/datasets/<name>/``). Files enter it only verified, through a download with a pinned
 checksum or through ``freqbench data import NAME PATH``; the generic download and checksum helpers are in
-:mod:`freqbench.ops.download` (shared with model weights).
+:mod:`freqbench.store.download` (shared with model weights).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from freqbench.errors import MissingDataError
-from freqbench.ops.download import cache_dir
+from freqbench.store.download import cache_dir
 
 
 def dataset_dir(name: str) -> Path:

@@ -39,7 +39,7 @@ from freqbench.data.sources import (
     source_factory,
 )
 from freqbench.errors import MissingDataError
-from freqbench.ops.download import install_file
+from freqbench.store.download import install_file
 
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy.core.multiarray", "_reconstruct"): _reconstruct,

@@ -50,8 +50,9 @@ from freqbench.data.base import ArrayDataset, DataFormatError, DataRequest, Data
 from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.data.sources import Report, Source, fetch_archive, import_archive, locate, register_source
 from freqbench.errors import ConfigError, MissingDataError
-from freqbench.ops.download import atomic_destination, install_file, sha256_file
-from freqbench.ops.fingerprint import sha256_range
+from freqbench.store.download import install_file, sha256_file
+from freqbench.store.files import atomic_destination
+from freqbench.store.fingerprint import sha256_range
 from freqbench.registry import Registry
 
 LABELS_FILE = "labels.npy"
@@ -97,7 +98,7 @@ def block_fingerprint(path: Path, array: np.ndarray, rows: slice) -> dict[str, A
     """Identity of rows ``rows`` of the memory-mapped ``.npy`` ``array`` read from ``path``.
 
     The file's size, the array's dtype and shape, the rows and the sha256 of exactly the bytes that hold
-    those rows (cached by file stamp, :func:`freqbench.ops.fingerprint.sha256_range`). A Fortran-order
+    those rows (cached by file stamp, :func:`freqbench.store.fingerprint.sha256_range`). A Fortran-order
     array, whose rows are not contiguous, is hashed whole.
     """
     n = array.shape[0]

@@ -29,7 +29,7 @@ from freqbench.data.base import DATASETS, DataFormatError
 from freqbench.data.idx import content_sha256, is_gzip, read_idx
 from freqbench.data.sources import SOURCES, ArraySource, Report, register_source, source_factory
 from freqbench.errors import ChecksumError, MissingDataError
-from freqbench.ops.download import download, install_file, sha256_file
+from freqbench.store.download import download, install_file, sha256_file
 
 _SPLIT_FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),

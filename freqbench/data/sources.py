@@ -13,7 +13,7 @@ Otherwise :class:`~freqbench.errors.MissingDataError` lists every path searched 
 
 Files are checksummed when they enter the cache (download, import); reading from a root, the cache or
 a system location validates the format (magic numbers, shapes, counts) but does not re-hash the files.
-Entering the cache is all-or-nothing (:func:`~freqbench.ops.download.staged_directory`): a download or
+Entering the cache is all-or-nothing (:func:`~freqbench.store.files.staged_directory`): a download or
 an import writes and verifies everything in a staging folder beside the cache folder and moves it in
 only when all of it succeeded; a failure or Ctrl-C leaves the cache as it was.
 
@@ -34,7 +34,8 @@ import numpy as np
 from freqbench.data.base import ArrayDataset, DataRequest, DatasetFactory, DatasetInfo
 from freqbench.data.cache import dataset_dir, missing_data_error
 from freqbench.errors import ConfigError, MissingDataError
-from freqbench.ops.download import download, staged_directory, verify
+from freqbench.store.download import download, verify
+from freqbench.store.files import staged_directory
 from freqbench.registry import Registry
 
 Report = Callable[[str], None]
@@ -153,7 +154,7 @@ def import_into_cache(source: Source, paths: Sequence[Path], *, report: Report) 
     """Verify ``paths`` as dataset ``source`` and move them into its cache folder, all or nothing.
 
     Everything is imported into a staging folder beside the cache folder first; only when every path
-    was imported and verified is it committed (:func:`~freqbench.ops.download.staged_directory`).
+    was imported and verified is it committed (:func:`~freqbench.store.files.staged_directory`).
 
     Returns:
         the files written, as paths in the cache folder.

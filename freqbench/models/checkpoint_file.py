@@ -25,7 +25,7 @@ from torch import nn
 from freqbench.errors import CheckpointError, ConfigError, MissingDataError
 from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
 from freqbench.models.loading import adapt, extract_state_dict, fill, read_checkpoint
-from freqbench.ops.download import sha256_file
+from freqbench.store.download import sha256_file
 
 PREFIX = "checkpoint"
 _FORMAT = '{"arch": "<model name>", "state_dict": model.state_dict()}'

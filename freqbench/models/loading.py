@@ -33,8 +33,8 @@ from torch import nn
 from freqbench.errors import CheckpointError, ConfigError, IncompatibleError, MissingDataError
 from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
 from freqbench.nn.normalize import Classifier, Normalize
-from freqbench.ops.download import download as download_file
-from freqbench.ops.download import install_file, verify_sha256, weights_dir
+from freqbench.store.download import download as download_file
+from freqbench.store.download import install_file, verify_sha256, weights_dir
 
 _SHOWN_KEYS = 5
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")

@@ -64,7 +64,7 @@ from freqbench.errors import (
 from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
 from freqbench.models.loading import read_checkpoint
 from freqbench.models.timm_adapter import cached_weight_file, weight_source
-from freqbench.ops.fingerprint import sha256_cached
+from freqbench.store.fingerprint import sha256_cached
 
 PREFIX = "robustbench"
 DEFAULT_DATASET = "cifar10"

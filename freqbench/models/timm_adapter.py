@@ -17,7 +17,7 @@ Pretrained weights are never downloaded here: they are read from the local Huggi
 ``huggingface_hub.try_to_load_from_cache``. ``.safetensors`` files load with safetensors, others with
 ``torch.load(..., weights_only=True)``. When they are absent the build raises
 :class:`~freqbench.errors.MissingDataError` saying how to provide them. The sha256 of the file read
-(computed from its bytes, cached by file stamp: :mod:`freqbench.ops.fingerprint`) is the entry's
+(computed from its bytes, cached by file stamp: :mod:`freqbench.store.fingerprint`) is the entry's
 ``weights.sha256`` and enters the result keys.
 """
 
@@ -33,7 +33,7 @@ from torch import nn
 from freqbench.errors import ConfigError, DependencyError, MissingDataError, UnknownNameError
 from freqbench.models.base import MODELS, ModelConfig, ModelEntry, WeightSource
 from freqbench.models.loading import read_checkpoint
-from freqbench.ops.fingerprint import sha256_cached
+from freqbench.store.fingerprint import sha256_cached
 
 PREFIX = "timm"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")

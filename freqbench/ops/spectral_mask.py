@@ -30,7 +30,7 @@ then raises :class:`~freqbench.errors.BackendError`):
 
 - ``torch``: ``torch.fft``, the reference; any size, dtype and device.
 - ``matmul``: real DFT matrices (:mod:`freqbench.ops.spectral_mask_matmul`, cached per size, dtype and
-  device); float32/float64, H, W <= 256 (its (W, H, H) operator grows as H^2 W).
+  device); any device, H, W <= 256 (its (W, H, H) operator grows as H^2 W).
 - ``triton``: one fused kernel, one load and one store per image
   (:mod:`freqbench.ops.spectral_mask_triton`); CUDA tensors (or any under ``TRITON_INTERPRET=1``),
   float32/float16/bfloat16, H, W <= 64.
@@ -58,6 +58,7 @@ from typing import Any
 import torch
 
 from freqbench.errors import BackendError, ConfigError, DependencyError, IncompatibleError
+from freqbench.ops.spectral_mask_matmul import apply_matmul
 from freqbench.registry import Registry
 
 _REAL = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -122,8 +123,6 @@ def _matmul_unsupported(x: torch.Tensor, mask: torch.Tensor) -> str | None:
 
 
 def _run_matmul(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    from freqbench.ops.spectral_mask_matmul import apply_matmul
-
     return apply_matmul(x.to(mask.dtype).contiguous(), mask).to(x.dtype)
 
 

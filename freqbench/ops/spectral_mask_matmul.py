@@ -17,29 +17,27 @@ intermediate results stay in cache and fresh pages are not faulted in for every 
 operator also drops the basis columns where the mask is zero (17 of 32 for an ideal low-pass r = 8 at
 32 x 32) and applies a mask whose complement has fewer such columns (a high-pass) as ``x - A_(1-M) x``.
 
-Measured here (``reports/spectral-mask-cpu.md``: Intel Xeon with AVX-512/AMX, 2 cores shared with
-other jobs, torch 2.14 with MKL; 1024 x 3 x 32 x 32 float32, best of 5-10 interleaved repetitions;
-forward ms, ratio to ``x.clone()`` in brackets):
+Measured here (``reports/spectral-mask-cpu.md``: Intel Xeon with AVX-512/AMX, 2 vCPUs shared with
+other jobs, torch 2.14 with MKL; 1024 x 3 x 32 x 32 float32, best of 5-15 interleaved repetitions;
+speed-up over ``torch.fft`` in the same run):
 
-===========================================  ==============  ==============
-path                                         1 thread        2 threads
-===========================================  ==============  ==============
-``x.clone()`` (the memory floor)             2.2-2.8         1.3-1.7
-``torch.fft`` rfft2 -> * M -> irfft2         20-29 (~10x)    35-58
-operator, Gaussian low-pass r = 8            10.5-11.5       6.0-25
-operator, ideal low-pass r = 8               6.7-8.2 (3.0x)  14-23
-elementwise, per-sample random (B,1,H,W/2+1) 32-38           71
-dense (HW x HW) operator, one 6.4 GFLOP GEMM 65              95-200
-===========================================  ==============  ==============
+=============================================  ==========  =================
+path                                           1 thread    2 threads (load)
+=============================================  ==========  =================
+operator, Gaussian low-pass r = 8              2.45-2.59x  2.3-3.0x
+operator, ideal low-pass r = 8 (17 columns)    3.0-4.2x    1.4-2.9x
+elementwise, per-channel / per-sample random   1.1-1.2x    0.6x
+dense (HW x HW) operator, one 6.4 GFLOP GEMM   0.5x        0.7x
+=============================================  ==========  =================
 
-So with one thread the operator is 2.5x (Gaussian) to 3x (ideal) faster than ``torch.fft`` and 2.0-4.7x
-over the whole benchmark grid; with two threads on this shared machine every timing varies 2-4x from
-run to run (each of the nine GEMM calls of a call waits for the busier core), between 1.5x and 3x
-faster than ``torch.fft`` at this size. What bounds it is arithmetic, not memory: 0.6 GFLOP (Gaussian
-mask) in 10.5 ms on one core is ~57 GFLOP/s, about a third of the core's AVX-512 FMA peak for GEMMs
-whose inner dimension is only 32, at 4-5x the copy; the dense operator does 8x the arithmetic and loses,
-and so does the elementwise way for per-sample masks (four GEMMs and a mask pass, no faster than
-``torch.fft``; ``auto`` leaves such masks to ``torch``).
+With one thread ``torch.fft`` costs 10-12x a copy of the tensor and the operator 2.7-4.6x; over the
+whole benchmark grid (B 256-4096, C 1 or 3, 28/32/64 pixels) the operator is 1.1-4.7x faster with one
+thread. Two-thread timings swing 2-4x between runs on this shared machine (every GEMM call waits for
+the busier core). What bounds the operator is arithmetic, not memory: 0.6 GFLOP for the Gaussian mask
+in ~11 ms on one core is ~55 GFLOP/s, a third of the core's AVX-512 FMA peak for GEMMs with a 32-long
+inner dimension, while it moves the bytes of one copy. The dense operator does 8x the arithmetic and
+loses; the elementwise way is barely faster than ``torch.fft``, so ``auto`` leaves per-channel and
+per-sample masks to ``torch``.
 """
 
 from __future__ import annotations

@@ -68,6 +68,24 @@ def _power(x: torch.Tensor) -> torch.Tensor:
     return torch.fft.fft2(x.double(), norm="ortho").abs().square().mean(dim=1).flatten(1)
 
 
+def radial_mean(values: torch.Tensor) -> torch.Tensor:
+    """Mean of a full-plane (unshifted ``fft2`` layout) quantity per integer radius ``round(r)``,
+    the binning of :func:`radial_power_spectrum` (e.g. the radial profile of a Fourier mask).
+
+    Shape:
+        (..., H, W) -> (..., R), float64, R = round(r_max) + 1.
+
+    >>> radial_mean(torch.ones(2, 4, 4)).tolist()
+    [[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 1.0, 1.0]]
+    """
+    h, w = values.shape[-2:]
+    r, counts = _radial_bins(h, w, values.device)
+    flat = values.reshape(-1, h * w).to(torch.float64)
+    sums = torch.zeros(flat.shape[0], counts.numel(), dtype=torch.float64, device=values.device)
+    sums.index_add_(1, r, flat)
+    return (sums / counts).reshape(*values.shape[:-2], counts.numel())
+
+
 def radial_power_spectrum(x: torch.Tensor) -> torch.Tensor:
     """Mean |FFT|^2 per integer radius, averaged over channels (orthonormal FFT, so the sum over
     all bins equals the image's squared L2 norm per channel).
@@ -75,11 +93,7 @@ def radial_power_spectrum(x: torch.Tensor) -> torch.Tensor:
     Shape:
         (B, C, H, W) -> (B, R), float64.
     """
-    power = _power(x)
-    r, counts = _radial_bins(x.shape[-2], x.shape[-1], x.device)
-    sums = torch.zeros(x.shape[0], counts.numel(), dtype=torch.float64, device=x.device)
-    sums.index_add_(1, r, power)
-    return sums / counts
+    return radial_mean(_power(x).view(x.shape[0], x.shape[-2], x.shape[-1]))
 
 
 def radial_energy(x: torch.Tensor) -> torch.Tensor:

@@ -21,9 +21,10 @@ store and report, and nothing above.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -157,11 +158,27 @@ def build_options(probe: str, cls: type, values: Mapping[str, Any]) -> Any:
 
 def model_device(model: nn.Module) -> torch.device:
     """The device of the model's first parameter or buffer (CPU for a model that holds none)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
     return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module, *, channels_last: bool = False) -> Iterator[None]:
+    """Eval mode (and NHWC parameters if asked) inside the block; the model's mode and layout are
+    restored afterwards, so a probe leaves the model as it found it."""
+    was_training = model.training
+    model.eval()
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    try:
+        yield
+    finally:
+        if channels_last:
+            model.to(memory_format=torch.contiguous_format)
+        model.train(was_training)
 
 
 def check_image_size(data: ArrayDataset, probe: str) -> tuple[int, int, int]:
@@ -187,5 +204,6 @@ __all__ = [
     "build_options",
     "check_image_size",
     "class_names",
+    "evaluating",
     "model_device",
 ]

@@ -136,7 +136,8 @@ class FilterSpectrum:
                     "name": layer.name,
                     "kind": layer.kind,
                     "weight_shape": list(layer.weight_shape),
-                    "mean": float(np.nanmean(layer.statistic)) if layer.zero_slices < layer.statistic.size
+                    "mean": float(np.nanmean(layer.statistic))
+                    if layer.zero_slices < layer.statistic.size
                     else None,
                     "zero_slices": layer.zero_slices,
                 }
@@ -190,7 +191,8 @@ def filter_spectrum(model: nn.Module, options: FilterSpectrumOptions | None = No
     biggest = max(max(w.shape[-2:]) for _, _, w in layers)
     if biggest > opts.grid:
         raise IncompatibleError(
-            f"filter_spectrum: a {biggest}-pixel kernel does not fit the {opts.grid} grid; pass grid >= {biggest}"
+            f"filter_spectrum: a {biggest}-pixel kernel does not fit the {opts.grid} grid; "
+            f"pass grid >= {biggest}"
         )
     top = float(folded_radius(opts.grid, torch.device("cpu")).max()) / opts.grid**2
     edges = np.linspace(0.0, top, opts.bins + 1)
@@ -202,7 +204,12 @@ def filter_spectrum(model: nn.Module, options: FilterSpectrumOptions | None = No
             LayerStatistic(
                 name=name,
                 kind=type(module).__name__,
-                weight_shape=(int(weight.shape[0]), int(weight.shape[1]), *map(int, weight.shape[-2:])),
+                weight_shape=(
+                    int(weight.shape[0]),
+                    int(weight.shape[1]),
+                    int(weight.shape[2]),
+                    int(weight.shape[3]),
+                ),
                 statistic=stat,
                 histogram=np.histogram(values, bins=edges)[0].astype(np.int64),
             )

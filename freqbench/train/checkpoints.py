@@ -3,13 +3,12 @@
 A checkpoint is a dict of tensors and plain values (model, optimiser and scheduler state, epoch, RNG
 states, metric history, the recipe's fingerprint) saved with :func:`torch.save` and read back with
 ``weights_only=True``: a resumed run never unpickles code. Writes go to a temporary file in the same
-folder followed by :func:`os.replace` (:func:`freqbench.ops.download.atomic_destination`), so a run
+folder followed by :func:`os.replace` (:func:`freqbench.store.files.atomic_write_via`), so a run
 killed mid-write leaves the previous checkpoint intact.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import torch
 
 from freqbench.errors import CheckpointError
-from freqbench.ops.download import atomic_destination
+from freqbench.store.files import atomic_write_via
 
 _PATTERN = re.compile(r"epoch_(\d+)\.pt")
 
@@ -30,14 +29,10 @@ def checkpoint_path(folder: Path, epoch: int) -> Path:
 def save_atomic(obj: object, path: Path) -> None:
     """``torch.save`` to a temporary sibling, flushed to disk, then renamed over ``path``.
 
-    The temporary file and its permissions are :func:`freqbench.ops.download.atomic_destination`'s
-    (the mode a plain ``open()`` gives, removed on any error), the rule every cache and output file
-    follows.
+    The rule every file freqbench writes follows (:func:`freqbench.store.files.atomic_write_via`: the
+    mode a plain ``open()`` gives, the temporary file removed on any error); missing folders are made.
     """
-    with atomic_destination(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(obj, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    atomic_write_via(path, lambda fh: torch.save(obj, fh), parents=True)
 
 
 def list_checkpoints(folder: Path) -> list[tuple[int, Path]]:

@@ -24,7 +24,7 @@ from freqbench.data.catalog import import_dataset
 from freqbench.data.mnist import FASHION_MNIST, MNIST
 from freqbench.data.sources import SOURCES
 from freqbench.errors import ChecksumError
-from freqbench.ops.download import staged_directory
+from freqbench.store.files import staged_directory
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import torch
 from freqbench.errors import ConfigError, MissingDataError, UnknownNameError
 from freqbench.models import MODELS, load_model
 from freqbench.models.robustbench import import_robustbench, parse_name
-from freqbench.ops.download import sha256_file
+from freqbench.store.download import sha256_file
 
 
 def test_shim_imports_robustbench() -> None:

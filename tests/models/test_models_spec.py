@@ -115,8 +115,11 @@ def test_wildcards_expand_only_names_without_a_source() -> None:
         "resnet20_cifar10",
         "resnet20_cifar10+low_pass_ideal@r=8",
     )
-    found = api.expand_models(["resnet*_cifar10+low_pass_butterworth@r=8,order=2"])
+    found = api.expand_models(["resnet[2-5]?_cifar10+low_pass_butterworth@r=8,order=2"])
     assert found == tuple(f"resnet{d}_cifar10+low_pass_butterworth@r=8,order=2" for d in (20, 32, 44, 56))
+    assert "resnet18_cifar10+low_pass_butterworth@r=8,order=2" in api.expand_models(
+        ["resnet*_cifar10+low_pass_butterworth@r=8,order=2"]
+    )
     literal = ["timm:resnet18?pretrained=false", "checkpoint:run[1].pt", "checkpoint:'a+b.pt'"]
     assert api.expand_models(literal) == tuple(literal)
     assert api.expand_models(["resnet20_cifar10", "resnet20_cifar10"]) == ("resnet20_cifar10",)

@@ -1,4 +1,4 @@
-"""Verified, atomic downloads and cache copies (``freqbench.ops.download``), never touching the network.
+"""Verified, atomic downloads and cache copies (``freqbench.store.download``), never touching the network.
 
 Expected digests are computed with ``hashlib`` on the bytes the test wrote.
 """
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from freqbench.errors import ChecksumError, ConfigError, MissingDataError
-from freqbench.ops.download import (
+from freqbench.store.download import (
     cache_dir,
     download,
     install_file,

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from freqbench.errors import MissingDataError
-from freqbench.ops import fingerprint
-from freqbench.ops.fingerprint import fingerprint_dir, sha256_cached, sha256_range
+from freqbench.store import fingerprint
+from freqbench.store.fingerprint import fingerprint_dir, sha256_cached, sha256_range
 
 
 @pytest.fixture(autouse=True)

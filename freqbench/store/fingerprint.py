@@ -18,13 +18,12 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 
 from freqbench.errors import ConfigError, MissingDataError
-from freqbench.ops.download import cache_dir
+from freqbench.store.download import cache_dir
+from freqbench.store.files import atomic_write_bytes
 
 _CHUNK = 1 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -92,14 +91,7 @@ def _read_cached(entry: Path, stamp: tuple[object, ...], start: int, stop: int) 
 def _write_cached(entry: Path, stamp: tuple[object, ...], start: int, stop: int, sha: str) -> None:
     blob = json.dumps({"stamp": list(stamp), "range": [start, stop], "sha256": sha}).encode()
     try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, entry)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        atomic_write_bytes(entry, blob, parents=True)
     except OSError:
         # a read-only or full cache only costs a recomputation next time; the digest itself is exact
         return

@@ -1,9 +1,12 @@
 """Cache paths, checksums and verified, atomic downloads; shared by datasets and model weights.
 
 Torch-free and generic, so both ``freqbench.data`` and ``freqbench.models`` (siblings that must not
-import each other) use the same rules: every file that enters the cache is checked against a pinned
-checksum *before* it appears under its final name (written to a temporary file in the destination
-folder, then renamed), so an interrupted or corrupted transfer never leaves a plausible-looking file.
+import each other) use the same rules; it lives in ``store``, the torch-free layer below both that holds
+freqbench's file I/O, beside :mod:`freqbench.store.files` (the atomic-write rule) and
+:mod:`freqbench.store.fingerprint`. Every file that enters the cache is checked against a pinned
+checksum *before* it appears under its final name (:func:`~freqbench.store.files.atomic_destination`:
+a temporary file in the destination folder, flushed, then renamed), so an interrupted or corrupted
+transfer never leaves a plausible-looking file.
 
 Layout of the cache (``$FREQBENCH_HOME``, default ``~/.cache/freqbench``)::
 
@@ -18,13 +21,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from freqbench.config import freqbench_home
 from freqbench.errors import ChecksumError, ConfigError, MissingDataError
+from freqbench.store.files import atomic_destination
 
 _CHUNK = 1 << 20
 
@@ -95,98 +96,6 @@ def verify_sha256(path: Path, sha256: str) -> None:
     verify(path, sha256=sha256)
 
 
-def current_umask() -> int:
-    """The process umask (read from ``/proc`` where possible, so it is never changed even briefly)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def default_mode(*, directory: bool = False) -> int:
-    """The mode ``open()`` / ``mkdir()`` would give a new file or folder: 0o666 / 0o777 less the umask.
-
-    ``tempfile.mkstemp`` and ``mkdtemp`` create private (0600 / 0700) entries; files renamed from them
-    into the cache or an output folder get this mode instead, so they read like any other file.
-    """
-    return (0o777 if directory else 0o666) & ~current_umask()
-
-
-@contextmanager
-def atomic_destination(dest: Path) -> Iterator[Path]:
-    """Yield a temporary path next to ``dest``; rename it onto ``dest`` only if the block succeeds.
-
-    The temporary file lives in ``dest``'s folder (same file system, so the rename is atomic), has the
-    mode a plain ``open()`` would give (:func:`default_mode`, not mkstemp's 0600) and is removed on any
-    error, ``KeyboardInterrupt`` included.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        os.chmod(tmp, default_mode())
-        yield tmp
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-@contextmanager
-def staged_directory(dest: Path, *, replace: bool = False) -> Iterator[Path]:
-    """All-or-nothing writing of a folder: yield an empty staging folder beside ``dest``, commit on success.
-
-    The block writes (and verifies) everything into the staging folder (a hidden sibling of ``dest``,
-    on the same file system). Only when the block succeeds is the content moved onto ``dest``; on any
-    failure, ``KeyboardInterrupt`` included, the staging folder is removed and ``dest`` is untouched.
-
-    Committing: when ``dest`` does not exist, the staging folder is renamed onto it (one atomic rename).
-    Otherwise, with ``replace=False`` every staged file replaces the file at the same relative path in
-    ``dest`` (one atomic rename each; files the block did not write are kept), and with ``replace=True``
-    ``dest`` as a whole is replaced (renamed aside, the staging folder renamed in, the old one removed).
-
-    Args:
-        dest: the folder to fill.
-        replace: replace ``dest`` whole instead of merging file by file.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".staging", dir=dest.parent))
-    try:
-        os.chmod(staging, default_mode(directory=True))
-        yield staging
-        _commit(staging, dest, replace=replace)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def _commit(staging: Path, dest: Path, *, replace: bool) -> None:
-    if not dest.exists():
-        os.rename(staging, dest)
-        return
-    if replace:
-        aside = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".old", dir=dest.parent))
-        os.rmdir(aside)  # only the unique name is wanted
-        os.rename(dest, aside)
-        try:
-            os.rename(staging, dest)
-        except BaseException:
-            os.rename(aside, dest)
-            raise
-        shutil.rmtree(aside, ignore_errors=True)
-        return
-    for src in sorted(p for p in staging.rglob("*") if not p.is_dir()):
-        target = dest / src.relative_to(staging)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(src, target)
-
-
 def _copy_hashing(src: IO[bytes], dst: IO[bytes], h: hashlib._Hash, bar: tqdm) -> None:
     while chunk := src.read(_CHUNK):
         h.update(chunk)
@@ -229,7 +138,7 @@ def download(
         opener if opener is not None else functools.partial(urllib.request.urlopen, timeout=timeout)
     )
     h = hashlib.new(algorithm)
-    with atomic_destination(dest) as tmp:
+    with atomic_destination(dest, parents=True) as tmp:
         try:
             with open_url(url) as response, open(tmp, "wb") as out:
                 total = _content_length(response)
@@ -272,7 +181,7 @@ def install_file(src: Path, dest: Path, *, sha256: str | None = None, md5: str |
     if not src.is_file():
         raise MissingDataError(f"expected a file at {src}, found nothing")
     h = hashlib.new(algorithm)
-    with atomic_destination(dest) as tmp:
+    with atomic_destination(dest, parents=True) as tmp:
         with open(src, "rb") as fin, open(tmp, "wb") as fout:
             with tqdm(disable=True) as bar:
                 _copy_hashing(fin, fout, h, bar)
