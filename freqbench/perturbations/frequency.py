@@ -34,14 +34,14 @@ with ``pre`` the unclamped result), and the ``clamping`` summary reports it.
 
 Diagnostics: the modules of the clamped filters keep their last unclamped output (the functionals
 return it with ``clamp=False``) so that ``diagnostics(x, out)``, called right after ``forward`` with
-the tensor it returned, can measure what the clamp did; the outputs themselves are unchanged.
+the tensor it returned, can measure what the clamp did (:mod:`freqbench.perturbations.clamping`); the
+outputs themselves are unchanged.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-import weakref
 from typing import Any
 
 import torch
@@ -51,6 +51,7 @@ from freqbench.ops.kernels import gaussian_reflect_matrix
 from freqbench.ops.masks import Band, Profile, apply_rfft_mask, frequency_mask, spectrum_dtype
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import PERTURBATIONS, Perturbation, check_images, require_generator
+from freqbench.perturbations.clamping import ClampedOutput, amplitude_error, clamp_error, clamped_fraction
 from freqbench.perturbations.params import number
 
 
@@ -186,69 +187,6 @@ def phase_scramble(
     return out.clamp_(0.0, 1.0) if clamp else out
 
 
-# diagnostics ---------------------------------------------------------------------------------------
-def clamped_fraction(unclamped: torch.Tensor) -> torch.Tensor:
-    """Per sample, the fraction of values outside [0, 1], i.e. changed by a clamp to [0, 1].
-
-    Shape:
-        (B, ...) -> (B,), float64.
-    """
-    flat = unclamped.flatten(1)
-    return ((flat < 0) | (flat > 1)).to(torch.float64).mean(1)
-
-
-def clamp_error(unclamped: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Per sample, ``||out - unclamped||_2 / ||unclamped||_2``: how far the clamp moved the image (the
-    size of the change that :func:`clamped_fraction` counts).
-
-    Shape:
-        (B, ...), (B, ...) -> (B,), float64.
-    """
-    before = unclamped.double().flatten(1)
-    den = before.norm(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
-    return (out.double().flatten(1) - before).norm(dim=1) / den
-
-
-def amplitude_error(unclamped: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """Per sample, ``||(|F(out)| - |F(unclamped)|)||_2 / |||F(unclamped)|||_2`` over every channel's
-    ``fft2``: how much the clamp changed the amplitude spectrum (0 when it changed nothing).
-
-    Shape:
-        (B, C, H, W), (B, C, H, W) -> (B,), float64.
-    """
-    before = torch.fft.fft2(unclamped.double()).abs().flatten(1)
-    after = torch.fft.fft2(out.double()).abs().flatten(1)
-    den = before.norm(dim=1).clamp_min(torch.finfo(torch.float64).tiny)
-    return (after - before).norm(dim=1) / den
-
-
-class _ClampedOutput:
-    """The unclamped output of a module's last ``forward``, keyed by the tensor it returned."""
-
-    def __init__(self) -> None:
-        self._out: weakref.ref[torch.Tensor] | None = None
-        self._pre: torch.Tensor | None = None
-
-    def keep(self, pre: torch.Tensor, out: torch.Tensor) -> None:
-        # detached: a filter inside a model under attack must not keep the autograd graph alive
-        self._out, self._pre = weakref.ref(out), pre.detach()
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {}  # copies and pickles (torch.save of a filtered model) start with nothing pending
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__()  # type: ignore[misc]
-
-    def get(self, out: torch.Tensor, name: str) -> torch.Tensor:
-        if self._out is None or self._out() is not out or self._pre is None:
-            raise RuntimeError(
-                f"{name}.diagnostics(x, out) measures the clamp of the last forward: call it once, right "
-                "after forward, with the tensor forward returned"
-            )
-        pre, self._out, self._pre = self._pre, None, None
-        return pre
-
-
 # modules -------------------------------------------------------------------------------------------
 class RadialFilter(Perturbation):
     """Low-, high- or band-pass filter with a fixed profile."""
@@ -261,7 +199,7 @@ class RadialFilter(Perturbation):
             Profile(profile),
             order,
         )
-        self._clamp = _ClampedOutput()
+        self._clamp = ClampedOutput()
 
     @property
     def name(self) -> str:  # type: ignore[override]
@@ -329,7 +267,7 @@ class PhaseScramble(Perturbation):
     def __init__(self, width: float) -> None:
         super().__init__()
         self.width = number(self.name, "width", width, ge=0, le=180)
-        self._clamp = _ClampedOutput()
+        self._clamp = ClampedOutput()
 
     def params(self) -> dict[str, Any]:
         return {"width": self.width}

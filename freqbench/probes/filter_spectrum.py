@@ -162,6 +162,13 @@ def conv_layers(model: nn.Module) -> list[tuple[str, nn.Module, torch.Tensor]]:
             if any(prefix == "" or name.startswith(prefix + ".") for prefix in taken):
                 continue
             weight = getattr(module, "weight", None)
+            if isinstance(weight, nn.parameter.UninitializedParameter):
+                if isinstance(module, nn.modules.conv._ConvNd):
+                    raise IncompatibleError(
+                        f"filter_spectrum: layer {name!r} ({type(module).__name__}) has no weights yet; "
+                        "run one forward pass to initialise the lazy module first"
+                    )
+                continue
             if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
                 continue
             taken.append(name)

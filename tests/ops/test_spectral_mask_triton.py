@@ -2,7 +2,7 @@
 
 Triton reads ``TRITON_INTERPRET`` when a kernel is defined, so the CPU checks run in Triton's
 interpreter in a child pytest process started with ``TRITON_INTERPRET=1``
-(:func:`test_kernel_under_the_interpreter`; the ``interpreted`` tests below run only there, small
+(:func:`test_kernel_under_the_interpreter`; the ``interpreted`` tests below are collected only there, small
 shapes so that CI stays fast). The ``gpu`` tests run the compiled kernel natively when CUDA is present
 (``pytest -m gpu tests/ops/test_spectral_mask_triton.py``).
 """
@@ -25,7 +25,8 @@ from freqbench.ops.spectral_mask import apply_spectral_mask, auto_backend, trito
 pytest.importorskip("triton")
 
 INTERPRETING = os.environ.get("TRITON_INTERPRET") == "1"
-interpreted = pytest.mark.skipif(not INTERPRETING, reason="runs in the TRITON_INTERPRET=1 child process")
+#: collected only in the TRITON_INTERPRET=1 child (tests/ops/conftest.py deselects them elsewhere)
+interpreted = pytest.mark.triton_interpreter
 SIZES = ((28, 28), (31, 31), (32, 32), (64, 64), (24, 40), (7, 9))
 
 
@@ -59,7 +60,7 @@ def _check(size: tuple[int, int], kind: str, dtype: torch.dtype, device: str, b:
         np.testing.assert_allclose(got.double().cpu().numpy(), expected, rtol=eps, atol=eps)
 
 
-@pytest.mark.skipif(INTERPRETING, reason="this is the child process")
+@pytest.mark.triton_driver
 def test_kernel_under_the_interpreter() -> None:
     env = {**os.environ, "TRITON_INTERPRET": "1", "OMP_NUM_THREADS": "1"}
     root = Path(__file__).resolve().parents[2]

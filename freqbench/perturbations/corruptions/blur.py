@@ -27,9 +27,8 @@ operations in the same order, so the values do not change.
 
 The SciPy building blocks (Gaussian filter, clipped zoom) are in
 :mod:`~freqbench.perturbations.corruptions.scipy_ops`, shared with the weather family; motion blur is
-ImageMagick's
-(:mod:`~freqbench.perturbations.corruptions.imagemagick_ops`, which records the check against the real
-ImageMagick and why it rounds as ImageMagick 6 did in 2018).
+ImageMagick's (:mod:`~freqbench.perturbations.corruptions.imagemagick_ops`, which records the check
+against the real ImageMagick and why it rounds as ImageMagick 6 did in 2018).
 
 Per corruption, 1-channel images and sizes other than 32x32:
 
