@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 import datetime as _dt
+import fnmatch
+import io
 import platform
 import shutil
 import subprocess
@@ -36,7 +38,7 @@ from freqbench.perturbations import PERTURBATIONS
 from freqbench.perturbations.params import make_perturbation
 from freqbench.report.frame import records_frame
 from freqbench.report.gate import DEFAULT_METRICS, GateResult, check_run
-from freqbench.report.render import RENDERERS, Format
+from freqbench.report.render import Format, print_console, render_run
 from freqbench.store.run import Record, RunStore
 from freqbench.suites import SUITES, Suite
 from freqbench.suites.base import build_suite, parse_condition_key
@@ -50,7 +52,8 @@ def expand_models(specs: Sequence[str]) -> tuple[str, ...]:
     """Model specifications (:mod:`freqbench.model_spec`) with their wildcards expanded.
 
     A pattern (wildcards in a name without a source prefix) becomes every registered name it matches,
-    each behind the same filter; other specifications pass through as written. Filters are checked
+    each behind the same filter; an alias (``resnet20_fmnist``) becomes the name it stands for, so both
+    spellings give the same records; other specifications pass through as written. Filters are checked
     here, before anything is loaded.
 
     Raises:
@@ -68,8 +71,16 @@ def expand_models(specs: Sequence[str]) -> tuple[str, ...]:
                 raise UnknownNameError(f"no model matches {spec.base!r}; see `freqbench ls models`")
             out += [format_model_spec(f, spec.filter) for f in found]
         else:
-            out.append(text)
+            out.append(canonical_model_spec(text))
     return tuple(dict.fromkeys(out))
+
+
+def canonical_model_spec(text: str) -> str:
+    """``text`` with a model alias replaced by the name it stands for (``resnet20_fmnist+F`` ->
+    ``resnet20_fashion_mnist+F``); any other specification as written."""
+    spec = parse_model_spec(text)
+    name = MODELS.canonical(spec.base) if spec.source is None else spec.base
+    return text if name == spec.base else format_model_spec(name, spec.filter)
 
 
 def _filter_module(key: str, spec: str) -> nn.Module:
@@ -116,7 +127,11 @@ def get_suite(name: str, options: SuiteOptions | None = None) -> Suite:
 
 
 def list_names(kind: str, pattern: str = "*") -> list[str]:
-    """Names in one registry: models, datasets, suites, perturbations, attacks."""
+    """Names in one registry: models, datasets, suites, perturbations, attacks.
+
+    Aliases follow the names, marked ``NAME  (alias of CANONICAL)``; with ``*``, the prefix families
+    last, as ``PREFIX:<...>  (help)``.
+    """
     from freqbench.attacks import ATTACKS
 
     registries: dict[str, Any] = {
@@ -130,6 +145,8 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
         raise UnknownNameError(f"unknown kind {kind!r}; choose one of {', '.join(registries)}")
     reg = registries[kind]
     names: list[str] = reg.names(pattern)
+    aliases = sorted(reg.aliases().items())
+    names += [f"{a}  (alias of {n})" for a, n in aliases if fnmatch.fnmatchcase(a, pattern)]
     if pattern == "*":
         names += [f"{p}:<...>  ({h})" for p, h in reg.prefixes().items()]
     return names
@@ -310,10 +327,31 @@ def _check_same_run(store: RunStore, config: RunConfig, new: Mapping[str, Any] |
     )
 
 
-def render(run_dir: Path | str, fmt: Format | str) -> str:
-    """A stored run as markdown, CSV or JSON."""
+def render(run_dir: Path | str, fmt: Format | str, *, details: bool = False, width: int = 120) -> str:
+    """A stored run as text: console, markdown (linking its plots), CSV, JSON, LaTeX or HTML.
+
+    ``"console"`` is the terminal view of ``freqbench report`` as plain text (no colours), ``width``
+    characters wide; ``details`` adds the per-condition table to it.
+
+    Raises:
+        ConfigError: ``fmt`` is not one of the formats.
+        StoreError: not a run directory, or a damaged one.
+    """
+    try:
+        fmt = Format(fmt)
+    except ValueError as e:
+        raise ConfigError(
+            f"unknown report format {fmt!r}; choose one of {', '.join(f.value for f in Format)}"
+        ) from e
+    if fmt is not Format.CONSOLE:
+        return render_run(run_dir, fmt)
+    from rich.console import Console
+
     store = RunStore(run_dir)
-    return RENDERERS[Format(fmt)](store.records(), store.read_manifest())
+    buf = io.StringIO()
+    console = Console(file=buf, width=width, color_system=None, force_terminal=False)
+    print_console(store.records(), store.read_manifest(), console=console, details=details)
+    return buf.getvalue()
 
 
 # regression gate ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from typing import Any
 
 from freqbench.errors import ConfigError
 
-DEFAULT_MODEL = "resnet20_fmnist"
+DEFAULT_MODEL = "resnet20_fashion_mnist"
 DEFAULT_DATASET = "fashion_mnist"
 #: seeds are unsigned 64-bit integers (torch's generators take nothing wider)
 SEED_LIMIT = 2**64

@@ -3,7 +3,7 @@
 ::
 
     SPEC    := BASE [ "+" FILTER ]
-    BASE    := NAME                     a registered model: resnet20_fmnist
+    BASE    := NAME                     a registered model: resnet20_fashion_mnist
              | PATTERN                  fnmatch wildcards * ? [...] over registered names: 'resnet*_cifar10'
              | SOURCE ":" REST          a source family, taken literally: timm:resnet18?pretrained=false,
                                         robustbench:cifar10/Linf/Standard, checkpoint:runs/x/model.pt

@@ -5,6 +5,17 @@ are registered with a decorator, as a lazy ``"package.module:attr"`` string (imp
 heavy optional dependencies load only when needed), or as a *prefix family* (``timm:NAME``,
 ``checkpoint:PATH``, ``imagefolder:PATH``) whose factory receives the text after the prefix.
 
+Laziness is per entry: a package declares which names each of its modules registers
+(:meth:`Registry.register_lazy_module`), so looking up one name imports only the module that defines
+it (``ATTACKS.get("pgd_linf_band")`` never imports pyautoattack), and listing imports nothing. The
+modules themselves still register with the decorator; a declared name that its module does not
+register, or that another module registers, is an error. :meth:`Registry.register_module` (import a
+module before any lookup) remains for packages whose modules are all cheap.
+
+An *alias* is a second, older spelling of a name (``resnet20_fmnist`` for ``resnet20_fashion_mnist``):
+it is accepted everywhere and resolves to the canonical name (:meth:`Registry.canonical`), so both
+spellings give one entry and one stored result; listings show it apart (:meth:`Registry.aliases`).
+
 Listing accepts fnmatch wildcards and sorts naturally (``resnet20`` before ``resnet110``); an unknown
 name raises :class:`~freqbench.errors.UnknownNameError` with the closest registered names.
 """
@@ -15,7 +26,8 @@ import difflib
 import fnmatch
 import importlib
 import re
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar, overload
 
@@ -63,6 +75,8 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+        self._declared: dict[str, str] = {}  # name -> module whose import registers it
+        self._aliases: dict[str, str] = {}  # alias -> canonical name
         self._prefixes: dict[str, _Prefix[T]] = {}
         self._modules: list[str] = []
 
@@ -93,6 +107,24 @@ class Registry(Generic[T]):
         """Register a module whose import registers entries (imported before any lookup)."""
         self._modules.append(module)
 
+    def register_lazy_module(self, module: str, names: Iterable[str]) -> None:
+        """Declare that importing ``module`` registers ``names``: a lookup of one imports only ``module``.
+
+        The names are listed (and suggested) without importing anything.
+        """
+        for name in names:
+            self._check_free(name)
+            self._declared[name] = module
+
+    def register_alias(self, alias: str, name: str) -> None:
+        """Accept ``alias`` as another spelling of the registered (or declared) ``name``."""
+        self._check_free(alias)
+        if name in self._aliases:
+            raise ValueError(
+                f"{self.kind} alias {alias!r} must name a canonical entry, not an alias ({name!r})"
+            )
+        self._aliases[alias] = name
+
     def register_prefix(
         self,
         prefix: str,
@@ -108,12 +140,36 @@ class Registry(Generic[T]):
         self._prefixes[prefix] = _Prefix(factory, lister, help)
 
     def _check_free(self, name: str) -> None:
-        if name in self._entries or name in self._lazy:
+        if name in self._entries or name in self._lazy or name in self._declared or name in self._aliases:
             raise ValueError(f"{self.kind} {name!r} is already registered")
 
     def _add(self, name: str, obj: T) -> None:
+        module = self._declared.get(name)
+        if module is not None:
+            # only the declared module's own import may fulfil its declaration
+            if module not in sys.modules:
+                raise ValueError(
+                    f"{self.kind} {name!r} is declared to be registered by {module}, which is not imported; "
+                    "fix the declaration in the package's __init__"
+                )
+            del self._declared[name]
         self._check_free(name)
         self._entries[name] = obj
+
+    def _import_declared(self, name: str) -> None:
+        module = self._declared[name]
+        importlib.import_module(module)
+        if name in self._declared:
+            raise UnknownNameError(
+                f"{self.kind} {name!r} is declared to be registered by {module}, but importing it did "
+                "not register it; the declaration in the package's __init__ is out of date"
+            )
+
+    def load_all(self) -> None:
+        """Import every declared and registered module (checks that each declaration is fulfilled)."""
+        self._load_modules()
+        while self._declared:
+            self._import_declared(next(iter(self._declared)))
 
     def _load_modules(self) -> None:
         while self._modules:
@@ -121,9 +177,26 @@ class Registry(Generic[T]):
             self._modules.pop(0)
 
     # lookup -----------------------------------------------------------------------------------
-    def get(self, name: str) -> T:
-        """Return the entry for ``name``, importing lazily, or raise with suggestions."""
+    def canonical(self, name: str) -> str:
+        """``name`` itself, or the canonical name when ``name`` is an alias."""
         self._load_modules()
+        return self._aliases.get(name, name)
+
+    def aliases(self) -> dict[str, str]:
+        """Every alias and the canonical name it stands for."""
+        self._load_modules()
+        return dict(self._aliases)
+
+    def get(self, name: str) -> T:
+        """Return the entry for ``name`` (or for the name an alias stands for), importing lazily.
+
+        Raises:
+            UnknownNameError: no such name; the message suggests the closest ones.
+        """
+        self._load_modules()
+        name = self.canonical(name)
+        if name in self._declared:
+            self._import_declared(name)
         if name in self._entries:
             return self._entries[name]
         if name in self._lazy:
@@ -139,8 +212,10 @@ class Registry(Generic[T]):
         self._load_modules()
         if not isinstance(name, str):
             return False
+        name = self.canonical(name)
         prefix, sep, _ = name.partition(":")
-        return name in self._entries or name in self._lazy or bool(sep and prefix in self._prefixes)
+        known = name in self._entries or name in self._lazy or name in self._declared
+        return known or bool(sep and prefix in self._prefixes)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
@@ -149,10 +224,11 @@ class Registry(Generic[T]):
         """Registered names matching the fnmatch ``pattern``, naturally sorted.
 
         Prefix families contribute the names their lister offers when the pattern names the prefix
-        (``'timm:*'``); otherwise they appear as ``'prefix:<...>'`` hints only with ``'*'``.
+        (``'timm:*'``); otherwise they appear as ``'prefix:<...>'`` hints only with ``'*'``. Aliases are
+        not listed (:meth:`aliases`); declared names are, without importing their modules.
         """
         self._load_modules()
-        names = set(self._entries) | set(self._lazy)
+        names = set(self._entries) | set(self._lazy) | set(self._declared)
         for prefix, fam in self._prefixes.items():
             if pattern.startswith(prefix + ":") and fam.lister is not None:
                 names.update(fam.lister())
@@ -163,7 +239,7 @@ class Registry(Generic[T]):
         return {p: f.help for p, f in self._prefixes.items()}
 
     def _unknown_message(self, name: str) -> str:
-        known = self.names()
+        known = self.names() + sorted(self._aliases)
         close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
         msg = f"unknown {self.kind} {name!r}."
         if close:

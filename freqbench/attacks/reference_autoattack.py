@@ -34,8 +34,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, get_args
@@ -49,6 +47,7 @@ from freqbench.attacks.base import ATTACKS, AttackBase, Norm, batch_seed
 from freqbench.budget import as_eps
 from freqbench.errors import ConfigError, StoreError
 from freqbench.ops.random import SampleGenerator
+from freqbench.store.files import atomic_write_via
 
 #: the attack names pyautoattack accepts, in its own spelling
 KNOWN_ATTACKS: tuple[str, ...] = tuple(get_args(AttackName))
@@ -164,14 +163,8 @@ class ReferenceAutoAttack(AttackBase):
             x, y, batch_size=x.shape[0], state_path=None if paths is None else paths[0]
         )
         if paths is not None:
-            # a unique temporary name: two writers of one folder never share (and tear) one file
-            fd, tmp = tempfile.mkstemp(prefix=f".{paths[1].name}.", suffix=".tmp", dir=paths[1].parent)
-            os.close(fd)
-            try:
-                torch.save({"fingerprint": fingerprint, "x_adv": x_adv.detach().cpu()}, tmp)
-                os.replace(tmp, paths[1])
-            finally:
-                Path(tmp).unlink(missing_ok=True)
+            done = {"fingerprint": fingerprint, "x_adv": x_adv.detach().cpu()}
+            atomic_write_via(paths[1], lambda f: torch.save(done, f))
         return x_adv
 
 

@@ -192,6 +192,9 @@ def run(
         raise typer.Exit(130) from None
     manifest = result.store.read_manifest()
     print_console(result.records, manifest, console=out, details=details)
+    from freqbench.report.plots import write_plots
+
+    write_plots(result.store)  # before report.md, which links them
     md = result.store.root / REPORT
     atomic_write_bytes(md, api.render(result.store.root, "md").encode())
     err.print(f"{result.evaluated} condition(s) evaluated; report: {md}")
@@ -213,13 +216,23 @@ def ls(
 def report(
     run_dir: Annotated[Path, typer.Argument(help="a run directory")],
     format: Annotated[
-        str, typer.Option("--format", "-f", help="console, md, csv, json or latex")
+        str, typer.Option("--format", "-f", help="console, md, csv, json, latex or html")
     ] = "console",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to this file")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="write to this file (html: default RUN_DIR/report.html)"),
+    ] = None,
     details: Annotated[bool, typer.Option(help="console: also print the per-condition table")] = False,
+    plots: Annotated[
+        bool, typer.Option("--plots", help="also rewrite RUN_DIR/plots/*.png and *.svg")
+    ] = False,
 ) -> None:
-    """Rebuild a run's tables from its stored records (no torch needed)."""
-    from freqbench.report.render import RENDERERS, Format, print_console
+    """Rebuild a run's tables (and plots) from its stored records and arrays (no torch needed).
+
+    --format html writes one self-contained page (tables, plots embedded) to RUN_DIR/report.html
+    or --output; md links the plots in RUN_DIR/plots that exist (`freqbench run` writes them).
+    """
+    from freqbench.report.render import Format, print_console, render_run
     from freqbench.store.run import RunStore, atomic_write_bytes
 
     try:
@@ -229,17 +242,26 @@ def report(
             f"--format must be one of {', '.join(f.value for f in Format)}, got {format!r}"
         ) from e
     if output is not None and fmt is Format.CONSOLE:
-        raise ConfigError("--output writes a file: pass --format md, csv, json or latex with it")
+        raise ConfigError("--output writes a file: pass --format md, csv, json, latex or html with it")
     if output is not None and output.is_dir():
         raise ConfigError(f"--output {output} is a directory; give a file path, e.g. {output / 'report.md'}")
     store = RunStore(run_dir)
     manifest, records = store.read_manifest(), store.records()
+    if plots:
+        from freqbench.report.plots import write_plots
+
+        written = write_plots(store)
+        err.print(f"{len(written)} plot file(s) in {store.root / 'plots'}", highlight=False)
     if fmt is Format.CONSOLE:
         print_console(records, manifest, console=out, details=details)
         return
-    text = RENDERERS[fmt](records, manifest)
+    text = render_run(store, fmt)
+    if fmt is Format.HTML and output is None:
+        output = store.root / "report.html"
     if output:
         atomic_write_bytes(output, text.encode())
+        if fmt is Format.HTML:
+            err.print(f"report: {output}", highlight=False)
     else:
         sys.stdout.write(text)
 

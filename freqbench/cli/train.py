@@ -2,8 +2,8 @@
 
 Thin wrapper over :func:`freqbench.train.recipe.train`. The bundled default model was made with::
 
-    freqbench train --model resnet20_fmnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
-        --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fmnist
+    freqbench train --model resnet20_fashion_mnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
+        --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fashion_mnist
 """
 
 from __future__ import annotations

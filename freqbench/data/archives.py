@@ -151,7 +151,7 @@ def extract_members(
                     continue
                 h = hashlib.md5()
                 dest = wanted[member.name]
-                with atomic_destination(dest) as tmp, open(tmp, "wb") as out:
+                with atomic_destination(dest, parents=True) as tmp, open(tmp, "wb") as out:
                     while chunk := src.read(_CHUNK):
                         h.update(chunk)
                         out.write(chunk)

@@ -32,7 +32,6 @@ final name only once its five severities are written.
 from __future__ import annotations
 
 import functools
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -50,10 +49,10 @@ from freqbench.data.base import ArrayDataset, DataFormatError, DataRequest, Data
 from freqbench.data.cifar import CIFAR10, CIFAR100
 from freqbench.data.sources import Report, Source, fetch_archive, import_archive, locate, register_source
 from freqbench.errors import ConfigError, MissingDataError
-from freqbench.store.download import install_file, sha256_file
-from freqbench.store.files import atomic_destination
-from freqbench.store.fingerprint import sha256_range
 from freqbench.registry import Registry
+from freqbench.store.download import install_file, sha256_file
+from freqbench.store.files import atomic_write_via, commit_file, temporary_sibling
+from freqbench.store.fingerprint import sha256_range
 
 LABELS_FILE = "labels.npy"
 INDICES_FILE = "indices.npy"
@@ -432,15 +431,13 @@ class CWriter:
         self.num_samples = len(labels)
         self._pending: dict[str, tuple[np.memmap, Path, set[int]]] = {}
         self._closed = False
-        with atomic_destination(self.folder / LABELS_FILE) as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, np.tile(labels.astype(np.uint8), len(SEVERITIES)))
+        tiled = np.tile(labels.astype(np.uint8), len(SEVERITIES))
+        atomic_write_via(self.folder / LABELS_FILE, lambda f: np.save(f, tiled))
         if indices is None or np.array_equal(indices, np.arange(len(labels))):
             (self.folder / INDICES_FILE).unlink(missing_ok=True)
         else:
-            with atomic_destination(self.folder / INDICES_FILE) as tmp:
-                with open(tmp, "wb") as f:
-                    np.save(f, indices.astype(np.int64))
+            kept = indices.astype(np.int64)
+            atomic_write_via(self.folder / INDICES_FILE, lambda f: np.save(f, kept))
 
     def write(self, corruption: str, severity: int, block: np.ndarray) -> None:
         """Write the (N, H, W, C) uint8 images of one severity of one corruption."""
@@ -460,7 +457,7 @@ class CWriter:
                 f"got {block.dtype} {block.shape}"
             )
         if corruption not in self._pending:
-            tmp = self.folder / f".{corruption}.npy.part"
+            tmp = temporary_sibling(self.folder / f"{corruption}.npy")
             shape = (len(SEVERITIES) * self.num_samples, *block.shape[1:])
             mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
             self._pending[corruption] = (mm, tmp, set())
@@ -475,7 +472,10 @@ class CWriter:
         if done == set(SEVERITIES):
             mm.flush()
             del self._pending[corruption], mm
-            os.replace(tmp, self.folder / f"{corruption}.npy")
+            try:
+                commit_file(tmp, self.folder / f"{corruption}.npy")
+            finally:
+                tmp.unlink(missing_ok=True)
 
     def discard(self) -> None:
         """Remove the temporary files of unfinished corruptions."""

@@ -34,9 +34,9 @@ import numpy as np
 from freqbench.data.base import ArrayDataset, DataRequest, DatasetFactory, DatasetInfo
 from freqbench.data.cache import dataset_dir, missing_data_error
 from freqbench.errors import ConfigError, MissingDataError
+from freqbench.registry import Registry
 from freqbench.store.download import download, verify
 from freqbench.store.files import staged_directory
-from freqbench.registry import Registry
 
 Report = Callable[[str], None]
 """Receives one human-readable line per file verified or copied (the CLI prints them)."""

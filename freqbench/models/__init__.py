@@ -4,7 +4,7 @@ Family modules register their entries when ``MODELS`` is first queried, so impor
 ``freqbench.models`` builds nothing; timm itself is imported only for ``timm:`` names.
 
 Registered: ``resnet{20,32,44,56}_cifar10.akamaster`` (pretrained CIFAR-10), ``resnet{20,32,44,56}_cifar10``
-(architecture only, random initialisation), ``resnet20_fmnist`` (the default model, weights bundled);
+(architecture only, random initialisation), ``resnet20_fashion_mnist`` (the default model, weights bundled);
 families ``timm:NAME`` and ``checkpoint:PATH``.
 
 Architecture-only frequency families (random initialisation, no weights yet; each for ``cifar10`` and

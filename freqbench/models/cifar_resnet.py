@@ -18,9 +18,9 @@ loads after stripping ``module.``: ``conv1``, ``bn1``, ``layer{1,2,3}.{i}.{conv1
 ``linear``. Those checkpoints were trained on [0, 1] inputs normalised with ImageNet mean/std; their
 files, URLs and sha256 come from ``/work/shared/data/README.md`` and the akamaster repository.
 
-``resnet20_fmnist`` is freqbench's own ResNet-20 with one input channel, trained on the Fashion-MNIST
-training set by :mod:`freqbench.train.recipe`; its mean/std (0.2860, 0.3530) were computed on the
-60,000 training images (pixel values in [0, 1]).
+``resnet20_fashion_mnist`` (alias ``resnet20_fmnist``, its first name) is freqbench's own ResNet-20
+with one input channel, trained on the Fashion-MNIST training set by :mod:`freqbench.train.recipe`; its
+mean/std (0.2860, 0.3530) were computed on the 60,000 training images (pixel values in [0, 1]).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 FMNIST_MEAN = (0.2860,)
 FMNIST_STD = (0.3530,)
 FMNIST_WEIGHTS_SHA256 = "7faf9b212084c7de0ea27b8635007dc2c0467baeda46c5a9097bccbe2b7c9cf4"
-"""sha256 of ``freqbench/models/weights/resnet20_fmnist.pt`` (see ``weights/README.md``)."""
+"""sha256 of ``freqbench/models/weights/resnet20_fashion_mnist.pt`` (see ``weights/README.md``)."""
 
 _AKAMASTER_URL = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
 _AKAMASTER_SHA256: dict[int, str] = {
@@ -250,10 +250,10 @@ for _depth in DEPTHS:
 
 
 MODELS.register(
-    "resnet20_fmnist",
+    "resnet20_fashion_mnist",
     ModelEntry(
         cfg=ModelConfig(
-            name="resnet20_fmnist",
+            name="resnet20_fashion_mnist",
             arch="resnet20",
             dataset="fashion_mnist",
             num_classes=10,
@@ -262,8 +262,8 @@ MODELS.register(
             std=FMNIST_STD,
             weights=WeightSource(
                 sha256=FMNIST_WEIGHTS_SHA256,
-                filename="resnet20_fmnist.pt",
-                package_resource="models/weights/resnet20_fmnist.pt",
+                filename="resnet20_fashion_mnist.pt",
+                package_resource="models/weights/resnet20_fashion_mnist.pt",
             ),
             paper=_PAPER,
             license="BSD-3-Clause (freqbench)",
@@ -274,3 +274,5 @@ MODELS.register(
         build=build,
     ),
 )
+# the first name, kept: it resolves to the same entry (and the same stored results)
+MODELS.register_alias("resnet20_fmnist", "resnet20_fashion_mnist")

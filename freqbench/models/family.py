@@ -10,7 +10,7 @@ the result keys.
 
 **Normalisation.** CIFAR-10 entries use the ImageNet mean/std of the ResNet-20 baseline entries
 (:data:`~freqbench.models.cifar_resnet.IMAGENET_MEAN`), so that a family differs from the baseline in
-its architecture only; Fashion-MNIST entries use the training-set statistics of ``resnet20_fmnist``
+its architecture only; Fashion-MNIST entries use the training-set statistics of ``resnet20_fashion_mnist``
 (:data:`~freqbench.models.cifar_resnet.FMNIST_MEAN`).
 """
 

@@ -99,15 +99,15 @@ class Probe:
 
     def __call__(self, inputs: ProbeInputs, options: Any = None) -> ProbeResult:
         """Run the probe on ``inputs`` (default options when ``options`` is None)."""
-        for need in sorted(self.needs):
-            if getattr(inputs, need) is None:
-                raise ConfigError(f"probe {self.name!r} needs a {need}; pass --{need}")
         if options is None:
             options = self.options()
         elif not isinstance(options, self.options):
             raise ConfigError(
                 f"probe {self.name!r} takes {self.options.__name__} options, got {type(options).__name__}"
             )
+        for need in sorted(self.needs):
+            if getattr(inputs, need) is None:
+                raise ConfigError(f"probe {self.name!r} needs a {need}; pass --{need}")
         return self.run(inputs, options)
 
 
@@ -128,7 +128,7 @@ def _convert(probe: str, name: str, value: Any, default: Any) -> Any:
         try:
             converted = kind(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"{where}: expected a {kind.__name__}, got {value!r}") from None
+            raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}") from None
         if isinstance(default, int) and isinstance(value, float) and value != converted:
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return converted
@@ -140,7 +140,7 @@ def _convert(probe: str, name: str, value: Any, default: Any) -> Any:
             raise ConfigError(f"{where}: expected one of {choices}, got {value!r}") from None
     if default is None or isinstance(value, kind):
         return value
-    raise ConfigError(f"{where}: expected a {kind.__name__}, got {value!r}")
+    raise ConfigError(f"{where}: expected {kind.__name__}, got {value!r}")
 
 
 def build_options(probe: str, cls: type, values: Mapping[str, Any]) -> Any:
@@ -170,13 +170,17 @@ def evaluating(model: nn.Module, *, channels_last: bool = False) -> Iterator[Non
     """Eval mode (and NHWC parameters if asked) inside the block; the model's mode and layout are
     restored afterwards, so a probe leaves the model as it found it."""
     was_training = model.training
+    kernels = [p for p in model.parameters() if p.dim() == 4]
+    was_nhwc = bool(kernels) and all(
+        p.is_contiguous(memory_format=torch.channels_last) and not p.is_contiguous() for p in kernels
+    )
     model.eval()
-    if channels_last:
+    if channels_last and not was_nhwc:
         model.to(memory_format=torch.channels_last)
     try:
         yield
     finally:
-        if channels_last:
+        if channels_last and not was_nhwc:
             model.to(memory_format=torch.contiguous_format)
         model.train(was_training)
 

@@ -1,7 +1,11 @@
-"""Rendering of tables: rich console, GitHub markdown, CSV, JSON, LaTeX (booktabs).
+"""Rendering of tables: rich console, GitHub markdown, CSV, JSON, LaTeX (booktabs), HTML.
 
 :func:`build_tables` assembles a run's report from its records and manifest alone: the summaries the
 suite named (stored in the manifest) first, then the full per-condition accuracy table.
+:func:`render_run` renders a stored run with its plots (:mod:`freqbench.report.plots`): markdown links
+the PNGs under ``RUN_DIR/plots`` that exist (paths relative to the run directory, where report.md
+lives), HTML embeds every plot, drawn afresh from the stored records and arrays
+(:mod:`freqbench.report.html`).
 """
 
 from __future__ import annotations
@@ -11,15 +15,20 @@ import io
 import json
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table as RichTable
 
+from freqbench.errors import ConfigError
 from freqbench.report.summaries import SUMMARIES
 from freqbench.report.tables import ReportContext, Table, condition_table
-from freqbench.store.run import Record
+from freqbench.store.run import Record, RunStore
+
+if TYPE_CHECKING:
+    from freqbench.report.plots import Plot
 
 
 class Format(StrEnum):
@@ -28,6 +37,7 @@ class Format(StrEnum):
     CSV = "csv"
     JSON = "json"
     LATEX = "latex"
+    HTML = "html"
 
 
 def build_tables(records: Sequence[Record], manifest: Mapping[str, Any]) -> tuple[list[Table], list[Table]]:
@@ -43,14 +53,36 @@ def _header_lines(records: Sequence[Record], manifest: Mapping[str, Any]) -> dic
     return ReportContext(manifest).header(records)
 
 
-def to_markdown(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
+def to_markdown(records: Sequence[Record], manifest: Mapping[str, Any], *, plots: Sequence[Plot] = ()) -> str:
+    """Markdown; ``plots`` are linked as ``plots/<name>.png`` between the summaries and the details."""
     summaries, details = build_tables(records, manifest)
     out = ["# freqbench report", ""]
     out += [f"- **{k}**: {v}" for k, v in _header_lines(records, manifest).items()]
     out.append("")
-    for t in [*summaries, *details]:
+    for t in summaries:
+        out += _markdown_table(t)
+    if plots:
+        out += ["## plots", ""]
+        for p in plots:
+            out += [f"![{p.title}](plots/{p.name}.png)", ""]
+            if p.caption:
+                out += [f"_{p.caption}_", ""]
+    for t in details:
         out += _markdown_table(t)
     return "\n".join(out).rstrip() + "\n"
+
+
+def to_html(records: Sequence[Record], manifest: Mapping[str, Any], *, plots: Sequence[Plot] = ()) -> str:
+    """One self-contained HTML page: header, summary tables, ``plots`` embedded as SVG, details."""
+    from freqbench.report.html import Picture, document
+
+    pictures = []
+    if plots:
+        from freqbench.report.plots import render  # matplotlib loads only when there is a plot
+
+        pictures = [Picture(p.name, p.title, p.caption, render(p, "svg")) for p in plots]
+    summaries, details = build_tables(records, manifest)
+    return document(_header_lines(records, manifest), summaries, details, pictures)
 
 
 def _markdown_table(t: Table) -> list[str]:
@@ -169,4 +201,36 @@ def to_latex(records: Sequence[Record], manifest: Mapping[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-RENDERERS = {Format.MD: to_markdown, Format.CSV: to_csv, Format.JSON: to_json, Format.LATEX: to_latex}
+RENDERERS = {
+    Format.MD: to_markdown,
+    Format.CSV: to_csv,
+    Format.JSON: to_json,
+    Format.LATEX: to_latex,
+    Format.HTML: to_html,
+}
+
+
+def render_run(run_dir: RunStore | Path | str, fmt: Format | str) -> str:
+    """A stored run in ``fmt`` (not console), with its plots where the format shows them.
+
+    Markdown links the plots whose PNG is in ``RUN_DIR/plots`` (written by ``freqbench run`` and
+    ``freqbench report --plots``); HTML draws and embeds every plot from the stored records and arrays.
+
+    Raises:
+        ConfigError: ``fmt`` is console or not a format.
+        StoreError: not a run directory, or a damaged one.
+    """
+    fmt = Format(fmt)
+    if fmt is Format.CONSOLE:
+        raise ConfigError("render_run writes text formats; print console tables with print_console")
+    store = run_dir if isinstance(run_dir, RunStore) else RunStore(run_dir)
+    records, manifest = store.records(), store.read_manifest()
+    if fmt is Format.MD:
+        from freqbench.report.plots import existing_plots  # matplotlib is slow to import
+
+        return to_markdown(records, manifest, plots=existing_plots(store))
+    if fmt is Format.HTML:
+        from freqbench.report.plots import build_plots
+
+        return to_html(records, manifest, plots=build_plots(store))
+    return RENDERERS[fmt](records, manifest)

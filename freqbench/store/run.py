@@ -47,7 +47,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -57,6 +56,7 @@ import numpy as np
 
 from freqbench.config import RunConfig
 from freqbench.errors import ConfigError, StoreError
+from freqbench.store import files
 
 MANIFEST = "manifest.json"
 RECORDS = "records.jsonl"
@@ -65,7 +65,6 @@ ARRAYS = "arrays"
 STATE = "state"
 LOCK = ".lock"
 REPORT = "report.md"
-_TMP = ".tmp"
 
 
 def content_key(parts: Mapping[str, Any]) -> str:
@@ -223,14 +222,6 @@ def os_error(e: OSError, action: str, path: Path, hint: str = "") -> StoreError:
     return StoreError(f"cannot {action} {path}: {reason}" + (f" ({code})" if code else "") + hint)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
@@ -238,7 +229,10 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
-    """Write ``data`` to ``path`` via a uniquely named temporary file, fsync and rename.
+    """:func:`freqbench.store.files.atomic_write_bytes` with the store's typed errors.
+
+    A uniquely named temporary file (``NAME.<pid>.<random>.tmp``), fsync, rename, fsync of the folder;
+    the file gets the mode a plain ``open()`` gives.
 
     Raises:
         StoreError: the write failed (full disk, read-only file system, no such folder...);
@@ -247,24 +241,10 @@ def atomic_write_bytes(path: Path, data: bytes, *, hint: str = "") -> None:
     path = Path(path)
     if path.is_dir():
         raise StoreError(f"cannot write {path}: it is a directory; give a file path")
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{os.getpid()}.", suffix=_TMP)
-        try:
-            _write_all(fd, data)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-        tmp = None
-        _fsync_dir(path.parent)
+        files.atomic_write_bytes(path, data)
     except OSError as e:
         raise os_error(e, "write", path, hint) from e
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 @dataclass
@@ -593,9 +573,9 @@ class RunStore:
                         os.fsync(f.fileno())
             adir = self.root / ARRAYS
             # temporaries of the files only a lock holder writes (report.md is written without it)
-            stale = [*adir.glob(f"*{_TMP}")]
+            stale = files.stale_temporaries(adir)
             for name in (MANIFEST, COMMITS):
-                stale += self.root.glob(f"{name}.*{_TMP}")
+                stale += files.stale_temporaries(self.root, name)
             for path in stale:
                 path.unlink()
             for npz in adir.glob("*.npz"):

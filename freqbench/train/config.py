@@ -42,9 +42,9 @@ class TrainConfig:
         eval_batch_size: images per evaluation batch.
     """
 
-    model: str = "resnet20_fmnist"
+    model: str = "resnet20_fashion_mnist"
     dataset: str = "fashion_mnist"
-    out: Path = Path("runs/train/resnet20_fmnist")
+    out: Path = Path("runs/train/resnet20_fashion_mnist")
     epochs: int = 10
     batch_size: int = 128
     lr: float = 0.1

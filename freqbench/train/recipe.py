@@ -1,4 +1,4 @@
-"""The standard supervised training recipe (what produced the bundled ``resnet20_fmnist`` weights).
+"""The standard supervised training recipe (what produced the bundled ``resnet20_fashion_mnist`` weights).
 
 Recipe (He et al. 2016, section 4.2, with the common modern cosine schedule): SGD with Nesterov
 momentum 0.9, weight decay 5e-4 on every parameter, learning rate 0.1 for batch 128 annealed per step
@@ -21,8 +21,8 @@ thread on the same CPU and torch build the run is bit-for-bit repeatable: resumi
 the original run's epoch-9 checkpoint re-created the bundled file's sha256. More threads change the
 order of floating-point sums, not the recipe::
 
-    freqbench train --model resnet20_fmnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
-        --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fmnist
+    freqbench train --model resnet20_fashion_mnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
+        --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fashion_mnist
 
 Outputs in ``out``: ``weights.pt`` (plain float32 ``state_dict`` of the bare network, the format of
 ``freqbench/models/weights/*.pt``), ``weights.sha256``, ``model.pt`` (``{"arch", "state_dict"}`` for

@@ -234,11 +234,11 @@ def test_a_registered_name_runs_the_same_path(tmp_path: Path) -> None:
 
 
 def test_load_model_attaches_its_config() -> None:
-    model = api.load_model("resnet20_fmnist")
+    model = api.load_model("resnet20_fashion_mnist")
     assert isinstance(model, nn.Module) and not model.training
     cfg = model.cfg
     assert isinstance(cfg, ModelConfig)
-    assert (cfg.name, cfg.num_classes, cfg.input_size) == ("resnet20_fmnist", 10, (1, 28, 28))
+    assert (cfg.name, cfg.num_classes, cfg.input_size) == ("resnet20_fashion_mnist", 10, (1, 28, 28))
     assert cfg.weights is not None and "cfg" not in "".join(model.state_dict())
     with torch.no_grad():
         assert model(torch.rand(2, 1, 28, 28)).shape == (2, 10)
@@ -246,4 +246,4 @@ def test_load_model_attaches_its_config() -> None:
         filtered = api.load_model("resnet20_cifar10+low_pass_ideal@r=4")
     assert isinstance(filtered, nn.Sequential) and isinstance(filtered.cfg, ModelConfig)
     assert filtered.cfg.name == "resnet20_cifar10"
-    assert "resnet20_fmnist" in api.list_models("resnet20_*")
+    assert "resnet20_fashion_mnist" in api.list_models("resnet20_*")

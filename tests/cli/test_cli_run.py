@@ -135,7 +135,7 @@ def test_errors_are_clear_and_exit_2(image_folder, tmp_path, capsys) -> None:
             "--suite",
             "frequency",
             "--model",
-            "resnet20_fmnist",
+            "resnet20_fashion_mnist",
             "--dataset",
             ds,
             "--out",

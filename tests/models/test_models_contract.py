@@ -71,7 +71,7 @@ def test_registry_lists_the_published_entries() -> None:
     for depth in (20, 32, 44, 56):
         assert f"resnet{depth}_cifar10" in NAMES
         assert f"resnet{depth}_cifar10.akamaster" in NAMES
-    assert "resnet20_fmnist" in NAMES
+    assert "resnet20_fashion_mnist" in NAMES
 
 
 @pytest.mark.parametrize("name", NAMES + FAMILY_NAMES)

@@ -1,4 +1,4 @@
-"""The bundled default model ``resnet20_fmnist``: pinned file, plain state_dict, accuracy on real data.
+"""The bundled default model ``resnet20_fashion_mnist``: pinned file, plain state_dict, accuracy on real data.
 
 The Fashion-MNIST test images are parsed here from the IDX files with numpy (not through
 ``freqbench.data``), so the check does not depend on the dataset loader.
@@ -28,13 +28,13 @@ def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _bundled() -> Path:
-    source = MODELS.get("resnet20_fmnist").cfg.weights
+    source = MODELS.get("resnet20_fashion_mnist").cfg.weights
     assert source is not None and source.package_resource is not None
     return Path(str(resources.files("freqbench").joinpath(source.package_resource)))
 
 
 def test_bundled_file_is_pinned_small_and_plain() -> None:
-    cfg = MODELS.get("resnet20_fmnist").cfg
+    cfg = MODELS.get("resnet20_fashion_mnist").cfg
     path = _bundled()
     assert cfg.weights is not None and cfg.weights.url is None
     assert hashlib.sha256(path.read_bytes()).hexdigest() == cfg.weights.sha256
@@ -52,7 +52,7 @@ def test_mean_std_are_the_training_set_statistics(real_data: RealData) -> None:
     values = np.arange(256) / 255.0
     mean = (counts * values).sum() / counts.sum()
     std = np.sqrt((counts * (values - mean) ** 2).sum() / counts.sum())
-    cfg = MODELS.get("resnet20_fmnist").cfg
+    cfg = MODELS.get("resnet20_fashion_mnist").cfg
     assert cfg.mean[0] == pytest.approx(mean, abs=5e-5)
     assert cfg.std[0] == pytest.approx(std, abs=5e-5)
 
@@ -64,7 +64,7 @@ def test_accuracy_on_fashion_mnist_test_images(real_data: RealData) -> None:
         images = np.frombuffer(fh.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
     with gzip.open(real_data.fashion_mnist("t10k-labels-idx1-ubyte.gz")) as fh:
         labels = np.frombuffer(fh.read(), np.uint8, offset=8)[:n]
-    model, _ = load_model("resnet20_fmnist", download=False)
+    model, _ = load_model("resnet20_fashion_mnist", download=False)
     with torch.no_grad():
         x = torch.from_numpy(images.copy()).float() / 255.0
         predictions = torch.cat([model(x[i : i + 500]).argmax(1) for i in range(0, n, 500)]).numpy()

@@ -233,7 +233,7 @@ def test_adapt_refuses_fixed_models_and_keeps_matching_requests() -> None:
     with pytest.raises(IncompatibleError, match="expects input"):
         adapt(cfg, channels=1)
     with pytest.raises(IncompatibleError):
-        load_model("resnet20_fmnist", pretrained=False, num_classes=100)
+        load_model("resnet20_fashion_mnist", pretrained=False, num_classes=100)
 
 
 def test_normalize_formula_buffers_and_dtype() -> None:

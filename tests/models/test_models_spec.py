@@ -24,7 +24,7 @@ from freqbench.perturbations.frequency import RadialFilter
 
 # text -> (base, filter, source, is_pattern)
 VALID = [
-    ("resnet20_fmnist", "resnet20_fmnist", None, None, False),
+    ("resnet20_fashion_mnist", "resnet20_fashion_mnist", None, None, False),
     ("resnet*_cifar10", "resnet*_cifar10", None, None, True),
     ("resnet20_cifar1?", "resnet20_cifar1?", None, None, True),
     ("resnet20_cifar10+low_pass_ideal@r=8", "resnet20_cifar10", "low_pass_ideal@r=8", None, False),
@@ -81,7 +81,7 @@ INVALID = [
     ("   ", "it is empty"),
     ("+low_pass_ideal@r=8", "the model name before '+' is empty"),
     ("resnet20_cifar10+", "the filter after '+' is empty"),
-    ("resnet20_cifar10,resnet20_fmnist", "a model name holds no comma; give each model its own --model"),
+    ("resnet20_cifar10,resnet20_fashion_mnist", "a model name holds no comma; give each model its own --model"),
     ("resnet20_cifar10+low_pass_ideal@r=8+gaussian_filter@sigma=1", "only one +FILTER may follow a model"),
     ("resnet20_cifar10+low pass", "'low pass' is not a filter (NAME or NAME@PARAMETERS)"),
     (

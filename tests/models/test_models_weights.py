@@ -195,7 +195,7 @@ def test_an_ensemble_is_named_by_all_its_members(tmp_path: Path) -> None:
 # the result spec -----------------------------------------------------------------------------------
 def test_result_spec_ignores_provenance_and_follows_what_decides_outputs() -> None:
     cfg = dataclasses.replace(
-        MODELS.get("resnet20_fmnist").cfg, weights=WeightSource(sha256="ab" * 32, filename="w.pt")
+        MODELS.get("resnet20_fashion_mnist").cfg, weights=WeightSource(sha256="ab" * 32, filename="w.pt")
     )
     spec = cfg.result_spec()
     assert spec == pickle.loads(pickle.dumps(spec))  # plain JSON types only
@@ -232,7 +232,7 @@ class Payload:
 def test_malformed_checkpoint_shapes_are_checkpoint_errors(
     tmp_path: Path, input_size: Any, num_classes: Any
 ) -> None:
-    net = MODELS.get("resnet20_fmnist").build(MODELS.get("resnet20_fmnist").cfg)
+    net = MODELS.get("resnet20_fashion_mnist").build(MODELS.get("resnet20_fashion_mnist").cfg)
     obj: dict[str, Any] = {"arch": "timm:test_efficientnet?pretrained=false", "state_dict": net.state_dict()}
     obj |= {k: v for k, v in (("input_size", input_size), ("num_classes", num_classes)) if v is not None}
     path = tmp_path / "m.pt"

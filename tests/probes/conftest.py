@@ -3,6 +3,8 @@ probes read images exactly as they read a registered dataset)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pytest
 import torch
@@ -38,5 +40,12 @@ def tiny_net(channels: int = 3, classes: int = 3, *, seed: int = 0) -> nn.Module
 
 
 @pytest.fixture
-def tiny_data() -> ArrayDataset:
-    return make_dataset(10, (8, 8))
+def make_data() -> Callable[..., ArrayDataset]:
+    """:func:`make_dataset` (test modules do not import conftest)."""
+    return make_dataset
+
+
+@pytest.fixture
+def make_net() -> Callable[..., nn.Module]:
+    """:func:`tiny_net`."""
+    return tiny_net

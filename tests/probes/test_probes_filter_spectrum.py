@@ -67,7 +67,9 @@ def test_statistic_histogram_and_first_layer_spectra_against_numpy() -> None:
     padded = np.zeros((3, 2, 33, 33))
     padded[..., :5, :5] = w0
     p = np.fft.fftshift(np.abs(np.fft.fft2(padded)) ** 2, axes=(-2, -1))
-    np.testing.assert_allclose(result.first_layer_spectra, p / p.sum(axis=(-2, -1), keepdims=True), atol=1e-12)
+    np.testing.assert_allclose(
+        result.first_layer_spectra, p / p.sum(axis=(-2, -1), keepdims=True), atol=1e-12
+    )
     arrays = result.arrays()
     offsets = arrays["layer_offsets"]
     assert offsets.tolist() == [0, 6, 18]
@@ -119,7 +121,9 @@ def test_no_conv_layer_is_a_typed_error() -> None:
         ("resnet20_freqmod_cifar10", 19, ("net.conv1", "FrequencyModulation", (16, 3, 3, 3))),
     ],
 )
-def test_registry_models_without_data(spec: str, layers: int, first: tuple[str, str, tuple[int, ...]]) -> None:
+def test_registry_models_without_data(
+    spec: str, layers: int, first: tuple[str, str, tuple[int, ...]]
+) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random initialisation warnings
         model, _ = load_model(spec, pretrained=False)

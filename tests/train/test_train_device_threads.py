@@ -92,7 +92,7 @@ def test_incompatible_data_names_every_mismatch(tmp_path: Path) -> None:
     with pytest.raises(IncompatibleError) as err:
         fit(_cfg(tmp_path), train_data=rgb, test_data=TEST, progress=False)
     msg = str(err.value)
-    assert msg.startswith("resnet20_fmnist cannot be trained on noise: ")
+    assert msg.startswith("resnet20_fashion_mnist cannot be trained on noise: ")
     assert "the model takes 1-channel images, the dataset has 3 channels" in msg
     assert "the model expects 28x28 inputs, the dataset's images are 32x32" in msg
     assert "\n" not in msg

@@ -1,7 +1,7 @@
 """The training recipe on a tiny synthetic dataset: learning, checkpoints, bit-identical resume, export.
 
 The synthetic images put a bright stripe at a class-dependent row (10 classes, 28x28, 1 channel), so
-the default ``resnet20_fmnist`` architecture can learn them within two short epochs.
+the default ``resnet20_fashion_mnist`` architecture can learn them within two short epochs.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ TEST = stripes(40, seed=1, split="test")
 
 
 def _cfg(out: Path, **changes: object) -> TrainConfig:
-    base = TrainConfig(model="resnet20_fmnist", dataset="stripes", out=out, epochs=2, batch_size=16, lr=0.05)
+    base = TrainConfig(model="resnet20_fashion_mnist", dataset="stripes", out=out, epochs=2, batch_size=16, lr=0.05)
     return replace(base, **changes)  # type: ignore[arg-type]
 
 
