@@ -127,12 +127,13 @@ def get_suite(name: str, options: SuiteOptions | None = None) -> Suite:
 
 
 def list_names(kind: str, pattern: str = "*") -> list[str]:
-    """Names in one registry: models, datasets, suites, perturbations, attacks.
+    """Names in one registry: models, datasets, suites, perturbations, attacks, recipes.
 
     Aliases follow the names, marked ``NAME  (alias of CANONICAL)``; with ``*``, the prefix families
     last, as ``PREFIX:<...>  (help)``.
     """
     from freqbench.attacks import ATTACKS
+    from freqbench.train.recipes import RECIPES
 
     registries: dict[str, Any] = {
         "models": MODELS,
@@ -140,6 +141,7 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
         "suites": SUITES,
         "perturbations": PERTURBATIONS,
         "attacks": ATTACKS,
+        "recipes": RECIPES,
     }
     if kind not in registries:
         raise UnknownNameError(f"unknown kind {kind!r}; choose one of {', '.join(registries)}")

@@ -7,17 +7,21 @@ records of it.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
-from freqbench.config import DEFAULT_DATASET, DEFAULT_MODEL, RunConfig, SuiteOptions
+from freqbench.config import DEFAULT_DATASET, DEFAULT_MODEL, RunConfig
 from freqbench.errors import ConfigError, FreqbenchError
+
+if TYPE_CHECKING:
+    from freqbench.api import RunResult
 
 app = typer.Typer(
     name="freqbench",
@@ -65,55 +69,71 @@ def _interrupted(config: RunConfig) -> None:
     )
 
 
+# `freqbench run` options, one alias each so the command's signature reads as a list
+SuiteArg = Annotated[str | None, typer.Option(help="suite name (`freqbench ls suites`); default corruptions")]
+ModelArg = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--model",
+        "-m",
+        help="one model per option, repeatable: a name, a wildcard ('resnet*'), SOURCE:REST taken "
+        "literally (timm:NAME?pretrained=false, checkpoint:PATH; quote a path holding '+' as "
+        "checkpoint:'a+b.pt'), optionally +FILTER (resnet20_cifar10+low_pass_butterworth@r=8,order=2); "
+        "never split at commas",
+    ),
+]
+DatasetArg = Annotated[str | None, typer.Option("--dataset", "-d", help="dataset name or imagefolder:PATH")]
+LimitArg = Annotated[
+    int | None,
+    typer.Option(help="evaluate the documented N-sample subset: fixed, seed-independent, nested (README)"),
+]
+BatchArg = Annotated[int | None, typer.Option(help="starting batch size (halved on OOM)")]
+DeviceArg = Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N")]
+SeedArg = Annotated[int | None, typer.Option(help="run seed")]
+OutArg = Annotated[Path | None, typer.Option("--out", help="run directory (default runs/<suite>-<dataset>)")]
+ResumeArg = Annotated[
+    bool,
+    typer.Option(
+        help="continue the run stored in --out with its stored settings (only --batch-size, "
+        "--device and --threads may change)"
+    ),
+]
+ForceArg = Annotated[
+    bool, typer.Option(help="delete the run stored in --out (another configuration) and start over")
+]
+DataRootArg = Annotated[Path | None, typer.Option(help="look for datasets here first")]
+SplitArg = Annotated[str | None, typer.Option(help="dataset split")]
+EpsArg = Annotated[
+    list[str] | None,
+    typer.Option(help="attack budgets as written, e.g. 2/255,8/255,L2:0.5 (no prefix: Linf)"),
+]
+CorruptionsArg = Annotated[list[str] | None, typer.Option(help="restrict a corruption suite")]
+SeveritiesArg = Annotated[list[str] | None, typer.Option(help="restrict severities, e.g. 1,3,5")]
+BaselineArg = Annotated[str | None, typer.Option(help="baseline model for mCE (must be one of --model)")]
+ThreadsArg = Annotated[int | None, typer.Option(help="CPU threads for torch (at least 1)")]
+DetailsArg = Annotated[bool, typer.Option(help="also print the per-condition table")]
+
+
 @app.command()
 def run(
-    suite: Annotated[
-        str | None, typer.Option(help="suite name (`freqbench ls suites`); default corruptions")
-    ] = None,
-    model: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--model",
-            "-m",
-            help="one model per option, repeatable: a name, a wildcard ('resnet*'), SOURCE:REST taken "
-            "literally (timm:NAME?pretrained=false, checkpoint:PATH; quote a path holding '+' as "
-            "checkpoint:'a+b.pt'), optionally +FILTER (resnet20_cifar10+low_pass_butterworth@r=8,order=2); "
-            "never split at commas",
-        ),
-    ] = None,
-    dataset: Annotated[
-        str | None, typer.Option("--dataset", "-d", help="dataset name or imagefolder:PATH")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="evaluate the first N samples (canonical order)")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="starting batch size (halved on OOM)")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N")] = None,
-    seed: Annotated[int | None, typer.Option(help="run seed")] = None,
-    out_dir: Annotated[
-        Path | None, typer.Option("--out", help="run directory (default runs/<suite>-<dataset>)")
-    ] = None,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            help="continue the run stored in --out with its stored settings (only --batch-size, "
-            "--device and --threads may change)"
-        ),
-    ] = False,
-    force: Annotated[
-        bool, typer.Option(help="delete the run stored in --out (another configuration) and start over")
-    ] = False,
-    data_root: Annotated[Path | None, typer.Option(help="look for datasets here first")] = None,
-    split: Annotated[str | None, typer.Option(help="dataset split")] = None,
-    eps: Annotated[
-        list[str] | None,
-        typer.Option(help="attack budgets as written, e.g. 2/255,8/255,L2:0.5 (no prefix: Linf)"),
-    ] = None,
-    corruptions: Annotated[list[str] | None, typer.Option(help="restrict a corruption suite")] = None,
-    severities: Annotated[list[str] | None, typer.Option(help="restrict severities, e.g. 1,3,5")] = None,
-    baseline: Annotated[
-        str | None, typer.Option(help="baseline model for mCE (must be one of --model)")
-    ] = None,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for torch (at least 1)")] = None,
-    details: Annotated[bool, typer.Option(help="also print the per-condition table")] = False,
+    suite: SuiteArg = None,
+    model: ModelArg = None,
+    dataset: DatasetArg = None,
+    limit: LimitArg = None,
+    batch_size: BatchArg = None,
+    device: DeviceArg = None,
+    seed: SeedArg = None,
+    out_dir: OutArg = None,
+    resume: ResumeArg = False,
+    force: ForceArg = False,
+    data_root: DataRootArg = None,
+    split: SplitArg = None,
+    eps: EpsArg = None,
+    corruptions: CorruptionsArg = None,
+    severities: SeveritiesArg = None,
+    baseline: BaselineArg = None,
+    threads: ThreadsArg = None,
+    details: DetailsArg = False,
 ) -> None:
     """Evaluate models on a dataset under a suite of conditions; prints tables, writes report.md.
 
@@ -121,15 +141,9 @@ def run(
     stored ones is refused (use another --out, --resume, or --force). Ctrl-C stops after saying what
     is stored and how to resume.
     """
-    from freqbench import api
-    from freqbench.engine.progress import RichProgress
-    from freqbench.report.render import print_console
-    from freqbench.store.run import REPORT, RunStore, atomic_write_bytes
-
     if resume and force:
         raise ConfigError("--resume continues the stored run and --force deletes it: pass one of them")
-
-    given: dict[str, Any] = {
+    given = {
         "suite": suite,
         "dataset": dataset,
         "limit": limit,
@@ -140,15 +154,55 @@ def run(
         "split": split,
         "num_threads": threads,
     }
-    if model:
-        given["models"] = api.expand_models(model)
+    options = _given_options(eps=eps, corruptions=corruptions, severities=severities, baseline=baseline)
+    config = _run_config(given, options, models=model, out_dir=out_dir, resume=resume)
+    _print_run(_execute(config, force=force), details=details)
+
+
+def _given_options(
+    *,
+    eps: list[str] | None,
+    corruptions: list[str] | None,
+    severities: list[str] | None,
+    baseline: str | None,
+) -> dict[str, Any]:
+    """The suite options given on the command line, parsed (options not given are left out)."""
+    from freqbench import api
+
     sev = _split_list(severities)
-    eps_given = _split_list(eps)
-    corr_given = _split_list(corruptions)
     try:
         sev_given = tuple(int(s) for s in sev) if sev else None
     except ValueError as e:
         raise ConfigError(f"--severities takes integers 1..5, got {severities}") from e
+    options = {
+        "eps": _split_list(eps),
+        "corruptions": _split_list(corruptions),
+        "severities": sev_given,
+        "baseline": None if baseline is None else api.canonical_model_spec(baseline),
+    }
+    return {k: v for k, v in options.items() if v is not None}
+
+
+def _run_config(
+    given: dict[str, Any],
+    options: dict[str, Any],
+    *,
+    models: list[str] | None,
+    out_dir: Path | None,
+    resume: bool,
+) -> RunConfig:
+    """The configuration of a run: the stored one (``--resume``) or the defaults, with what was given.
+
+    Raises:
+        ConfigError: ``--resume`` without ``--out`` or with options that change the stored results, or
+            a ``--baseline`` that is not evaluated.
+    """
+    from freqbench import api
+    from freqbench.store.run import RunStore
+
+    changes = {k: v for k, v in given.items() if v is not None}
+    if models:
+        changes["models"] = api.expand_models(models)
     if resume:
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR (the directory of the run to continue)")
@@ -162,23 +216,23 @@ def run(
             dataset=ds,
             out=out_dir or Path("runs") / _slug(f"{name}-{ds}"),
         )
-    changes = {k: v for k, v in given.items() if v is not None}
-    old = base.options
-    new_opts = SuiteOptions(
-        eps=eps_given if eps_given is not None else old.eps,
-        corruptions=corr_given if corr_given is not None else old.corruptions,
-        severities=sev_given if sev_given is not None else old.severities,
-        baseline=baseline if baseline is not None else old.baseline,
-    )
-    config = base.replace(**changes, options=new_opts)
+    config = base.replace(**changes, options=dataclasses.replace(base.options, **options))
     if resume and base.result_differences(config):
         raise ConfigError(
             f"--resume continues the run in {out_dir} with its stored settings, and these options would "
             f"change its results (stored vs given: {'; '.join(base.result_differences(config))}); drop "
             "them, or start a new run with another --out"
         )
+    baseline = options.get("baseline")
     if baseline and baseline not in config.models:
         raise ConfigError(f"--baseline {baseline!r} must also be evaluated: add --model {baseline}")
+    return config
+
+
+def _execute(config: RunConfig, *, force: bool) -> RunResult:
+    """Run ``config`` with a progress display; Ctrl-C says what is stored and exits 130."""
+    from freqbench import api
+    from freqbench.engine.progress import RichProgress
 
     err.print(
         f"[bold]freqbench run[/] suite={config.suite} models={', '.join(config.models)} "
@@ -186,14 +240,21 @@ def run(
     )
     try:
         with RichProgress(err) as progress:
-            result = api.run(config, progress=progress, force=force)
+            return api.run(config, progress=progress, force=force)
     except KeyboardInterrupt:
         _interrupted(config)
         raise typer.Exit(130) from None
+
+
+def _print_run(result: RunResult, *, details: bool) -> None:
+    """The run's tables on the terminal, then its plots and ``report.md`` in the run directory."""
+    from freqbench import api
+    from freqbench.report.plots import write_plots
+    from freqbench.report.render import print_console
+    from freqbench.store.run import REPORT, atomic_write_bytes
+
     manifest = result.store.read_manifest()
     print_console(result.records, manifest, console=out, details=details)
-    from freqbench.report.plots import write_plots
-
     write_plots(result.store)  # before report.md, which links them
     md = result.store.root / REPORT
     atomic_write_bytes(md, api.render(result.store.root, "md").encode())
@@ -202,7 +263,7 @@ def run(
 
 @app.command()
 def ls(
-    kind: Annotated[str, typer.Argument(help="models, datasets, suites, perturbations or attacks")],
+    kind: Annotated[str, typer.Argument(help="models, datasets, suites, perturbations, attacks or recipes")],
     pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'resnet*'")] = "*",
 ) -> None:
     """List registered names."""
@@ -251,7 +312,7 @@ def report(
         from freqbench.report.plots import write_plots
 
         written = write_plots(store)
-        err.print(f"{len(written)} plot file(s) in {store.root / 'plots'}", highlight=False)
+        _say(err, f"{len(written)} plot file(s) in {store.root / 'plots'}")
     if fmt is Format.CONSOLE:
         print_console(records, manifest, console=out, details=details)
         return
@@ -261,7 +322,7 @@ def report(
     if output:
         atomic_write_bytes(output, text.encode())
         if fmt is Format.HTML:
-            err.print(f"report: {output}", highlight=False)
+            _say(err, f"report: {output}")
     else:
         sys.stdout.write(text)
 

@@ -1,6 +1,10 @@
-"""``freqbench train``: train a registered model with the standard recipe and export its weights.
+"""``freqbench train``: train a registered model with a registered recipe and export its weights.
 
-Thin wrapper over :func:`freqbench.train.recipe.train`. The bundled default model was made with::
+Thin wrapper over :func:`freqbench.train.recipe.train`. ``--recipe`` names an entry of
+:data:`freqbench.train.recipes.RECIPES` (``standard``, ``filtered``, ``noise``, ``adversarial``); the
+recipe options (``--train-filter``, ``--noise-sigma``, ``--eps``, ``--alpha``, ``--steps``) fill that
+recipe's own typed config, and an option the chosen recipe does not take is refused. The bundled
+default model was made with (the standard recipe)::
 
     freqbench train --model resnet20_fashion_mnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
         --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fashion_mnist
@@ -31,15 +35,46 @@ def train(
     resume: Annotated[
         bool, typer.Option(help="continue from the latest checkpoint in OUT (--no-resume starts over)")
     ] = True,
-    limit: Annotated[int | None, typer.Option(help="use only the first N images of each split")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="use the documented N-image subset of each split (as `run --limit N`)")
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="torch CPU threads [default: torch's]")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:N or auto")] = "cpu",
     data_root: Annotated[Path | None, typer.Option(help="dataset folder searched first")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar per epoch")] = True,
+    recipe: Annotated[
+        str, typer.Option(help="training recipe: standard, filtered, noise or adversarial")
+    ] = "standard",
+    train_filter: Annotated[
+        str | None,
+        typer.Option(help="filtered: the filter on train and test images, e.g. gaussian_filter@sigma=2"),
+    ] = None,
+    noise_sigma: Annotated[
+        float | None, typer.Option(help="noise: Gaussian noise std in [0, 1] pixel units [default: 0.1]")
+    ] = None,
+    eps: Annotated[
+        str | None, typer.Option(help="adversarial: Linf budget, e.g. 8/255 [default: 8/255]")
+    ] = None,
+    alpha: Annotated[
+        str | None, typer.Option(help="adversarial: PGD step, e.g. 2/255 [default: 2/255]")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="adversarial: PGD steps [default: 7]")] = None,
 ) -> None:
-    """Train MODEL on DATASET with SGD (Nesterov, cosine schedule), crop + flip; export the weights."""
+    """Train MODEL on DATASET with SGD (Nesterov, cosine schedule), crop + flip and RECIPE; export it."""
     from freqbench.train.recipe import TrainConfig
     from freqbench.train.recipe import train as run_training
+    from freqbench.train.recipes import make_recipe
+
+    given = {
+        "train_filter": ("--train-filter", train_filter),
+        "sigma": ("--noise-sigma", noise_sigma),
+        "eps": ("--eps", eps),
+        "alpha": ("--alpha", alpha),
+        "steps": ("--steps", steps),
+    }
+    options = {field: value for field, (_, value) in given.items() if value is not None}
+    spelled = {field: flag for field, (flag, _) in given.items()}
+    chosen = make_recipe(recipe, options, spelled=spelled)
 
     cfg = TrainConfig(
         model=model,
@@ -53,9 +88,10 @@ def train(
         resume=resume,
         device=device,
         num_threads=threads,
+        recipe=chosen,
     )
     result = run_training(cfg, data_root=data_root, progress=progress)
     typer.echo(f"test accuracy {result.test_accuracy:.4f} after {len(result.history)} epochs")
     typer.echo(f"weights: {result.weights}")
     typer.echo(f"sha256:  {result.sha256}")
-    typer.echo(f"load it: --model checkpoint:{result.checkpoint}")
+    typer.echo(f"load it: --model {result.model_spec}")

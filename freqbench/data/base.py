@@ -1,7 +1,8 @@
 """The dataset contract and its registry.
 
 A dataset is held as uint8 images (N, H, W, C) in a fixed canonical order plus integer labels; the
-sample index is the position in that order and is stable across runs (``--limit N`` takes the first N).
+sample index is the position in that order and is stable across runs (``--limit N`` takes a fixed,
+seed-independent subset of N of them: :meth:`ArrayDataset.subset`).
 Loaders never fall back silently: a missing file raises :class:`~freqbench.errors.MissingDataError`
 naming the path expected and the command that provides it.
 

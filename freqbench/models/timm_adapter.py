@@ -24,6 +24,7 @@ Pretrained weights are never downloaded here: they are read from the local Huggi
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -135,9 +136,25 @@ def timm_entry(rest: str) -> ModelEntry:
             + (f"; similar: {', '.join(close)}" if close else "")
             + ". See `freqbench ls models 'timm:*'`."
         )
+    pcfg = timm.models.get_pretrained_cfg(name)
+    cfg = _config(rest, name, arch, pcfg, pretrained=pretrained)
+    hf_hub_id = pcfg.hf_hub_id if pcfg is not None else None
+    hf_filename = pcfg.hf_hub_filename if pcfg is not None else None
+    cached = cached_weight_file(hf_hub_id, hf_filename) if pretrained and hf_hub_id else None
+    if cached is not None:
+        cfg = replace(cfg, weights=weight_source(cached))
+    build = partial(_create, state_dict=None)
+    if not pretrained:
+        # The random initialisation was spelled out in the name: it is what this entry provides.
+        return ModelEntry(cfg=cfg, build=build, random_init=True)
+    build_pretrained = partial(_build_pretrained, name=name, hf_hub_id=hf_hub_id, hf_filename=hf_filename)
+    return ModelEntry(cfg=cfg, build=build, build_pretrained=build_pretrained)
+
+
+def _config(rest: str, name: str, arch: str, pcfg: Any, *, pretrained: bool) -> ModelConfig:
+    """The entry's config from timm's pretrained cfg ``pcfg`` (timm's ImageNet defaults without one)."""
     from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
-    pcfg = timm.models.get_pretrained_cfg(name)
     input_size = tuple(pcfg.input_size) if pcfg is not None else (3, 224, 224)
     extra: dict[str, object] = {
         "timm_name": name,
@@ -145,7 +162,7 @@ def timm_entry(rest: str) -> ModelEntry:
         "fixed_input_size": bool(pcfg.fixed_input_size) if pcfg is not None else False,
         "hf_hub_id": pcfg.hf_hub_id if pcfg is not None else None,
     }
-    cfg = ModelConfig(
+    return ModelConfig(
         name=f"{PREFIX}:{rest}",
         arch=arch,
         dataset=(pcfg.tag or "") if pcfg is not None else "",
@@ -159,38 +176,29 @@ def timm_entry(rest: str) -> ModelEntry:
         adaptable=True,
         extra=extra,
     )
-    hf_hub_id = pcfg.hf_hub_id if pcfg is not None else None
-    hf_filename = pcfg.hf_hub_filename if pcfg is not None else None
-    cached = cached_weight_file(hf_hub_id, hf_filename) if pretrained and hf_hub_id else None
-    if cached is not None:
-        cfg = replace(cfg, weights=weight_source(cached))
 
-    def build(cfg: ModelConfig) -> nn.Module:
-        return _create(cfg, state_dict=None)
 
-    def build_pretrained(cfg: ModelConfig) -> tuple[nn.Module, WeightSource]:
-        if hf_hub_id is None:
-            raise MissingDataError(
-                f"timm has no pretrained weights for {name!r} (no Hugging Face hub id in its pretrained "
-                f"cfg). Use 'timm:{name}?pretrained=false' for a random initialisation."
-            )
-        path = cached_weight_file(hf_hub_id, hf_filename)
-        if path is None:
-            expected = hf_cache_dir() / f"models--{hf_hub_id.replace('/', '--')}" / "snapshots"
-            raise MissingDataError(
-                f"pretrained weights of timm:{name} are not in the local Hugging Face cache (expected "
-                f"{expected}/<revision>/{hf_filename or _WEIGHT_FILES[0]}). freqbench does not download "
-                f'them: on a machine with internet run `python -c "import timm; timm.create_model('
-                f"'{name}', pretrained=True)\"` and copy the cache folder (HF_HUB_CACHE) here, or use "
-                f"'timm:{name}?pretrained=false' for a random initialisation."
-            )
-        source = weight_source(path)
-        return _create(cfg, state_dict=_read_weights(path)), source
-
-    if not pretrained:
-        # The random initialisation was spelled out in the name: it is what this entry provides.
-        return ModelEntry(cfg=cfg, build=build, random_init=True)
-    return ModelEntry(cfg=cfg, build=build, build_pretrained=build_pretrained)
+def _build_pretrained(
+    cfg: ModelConfig, *, name: str, hf_hub_id: str | None, hf_filename: str | None
+) -> tuple[nn.Module, WeightSource]:
+    """Build ``cfg`` with the weights read from the local Hugging Face cache (never downloaded)."""
+    if hf_hub_id is None:
+        raise MissingDataError(
+            f"timm has no pretrained weights for {name!r} (no Hugging Face hub id in its pretrained "
+            f"cfg). Use 'timm:{name}?pretrained=false' for a random initialisation."
+        )
+    path = cached_weight_file(hf_hub_id, hf_filename)
+    if path is None:
+        expected = hf_cache_dir() / f"models--{hf_hub_id.replace('/', '--')}" / "snapshots"
+        raise MissingDataError(
+            f"pretrained weights of timm:{name} are not in the local Hugging Face cache (expected "
+            f"{expected}/<revision>/{hf_filename or _WEIGHT_FILES[0]}). freqbench does not download "
+            f'them: on a machine with internet run `python -c "import timm; timm.create_model('
+            f"'{name}', pretrained=True)\"` and copy the cache folder (HF_HUB_CACHE) here, or use "
+            f"'timm:{name}?pretrained=false' for a random initialisation."
+        )
+    source = weight_source(path)
+    return _create(cfg, state_dict=_read_weights(path)), source
 
 
 def list_pretrained() -> list[str]:

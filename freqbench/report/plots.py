@@ -17,13 +17,15 @@ Registered today:
   ``delta_energy`` arrays, :mod:`freqbench.ops.spectrum`) per condition, with the energy-weighted
   low / mid / high band fractions (``band_fractions``) printed in each panel.
 
-**Files.** :func:`write_plots` writes ``RUN_DIR/plots/<name>.png`` and ``<name>.svg`` (atomically) and
-removes the PNG and SVG files of plots it no longer draws: ``RUN_DIR/plots`` belongs to freqbench.
+**Files.** :func:`write_plots` writes ``RUN_DIR/plots/<name>.png`` and ``<name>.svg`` (atomically),
+removes the PNG and SVG files of plots it no longer draws (``RUN_DIR/plots`` belongs to freqbench) and
+writes the index last (:mod:`freqbench.report.plot_index`), from which report.md links them.
 
 **Determinism.** Figures are drawn and saved under fixed rcParams (:data:`RC`, on top of matplotlib's
 defaults, whatever the user's matplotlibrc says), with ``svg.hashsalt`` fixed and no date in the
 metadata, so a rebuild of the same records gives byte-identical SVG (and PNG) files. Sizes are fixed
-(no tight bounding box): a PNG is ``figsize * DPI`` pixels.
+(no tight bounding box): a PNG is ``figsize * DPI`` pixels. The constrained layout is computed once,
+when a plot is drawn, and frozen, so the PNG and the SVG share it and neither depends on the other.
 
 PNG goes through matplotlib's Agg canvas and SVG through its SVG canvas, chosen per file by
 ``Figure.savefig``; no global backend is set, so importing this module changes nothing for pyplot users.
@@ -53,10 +55,10 @@ from matplotlib.typing import RcKeyType
 from freqbench.budget import parse_budget
 from freqbench.errors import ConfigError
 from freqbench.registry import Registry
+from freqbench.report.plot_index import PLOTS_DIR, PlotEntry, write_index
 from freqbench.report.tables import is_signed, metric_records, ordered, signed_label
 from freqbench.store.run import Record, RunStore, atomic_write_bytes, os_error
 
-PLOTS_DIR = "plots"
 FORMATS = ("png", "svg")
 DPI = 100
 #: line colours by model order (matplotlib's tab10), the same model keeps its colour in every figure
@@ -213,6 +215,11 @@ def draw(ctx: PlotContext) -> list[Plot]:
     with style():
         for name in plot_names(ctx.manifest):
             out += PLOTS.get(name)(ctx)
+        for p in out:
+            # lay out once and freeze it: a layout engine run at every save would start from the
+            # previous save's positions, so the SVG would depend on whether a PNG was saved first
+            p.figure.draw_without_rendering()
+            p.figure.set_layout_engine("none")
     names = [p.name for p in out]
     if len(set(names)) != len(names):
         raise ConfigError(f"two plots share a file name: {sorted({n for n in names if names.count(n) > 1})}")
@@ -220,7 +227,9 @@ def draw(ctx: PlotContext) -> list[Plot]:
 
 
 def write_plots(store: RunStore) -> list[Path]:
-    """Write ``plots/<name>.png`` and ``.svg`` of every plot and remove stale ones; the paths written.
+    """Write ``plots/<name>.png`` and ``.svg`` of every plot, remove stale ones, write the index.
+
+    Returns the image files written (the index not included).
 
     Raises:
         StoreError: the folder cannot be created or a file cannot be written.
@@ -245,15 +254,8 @@ def write_plots(store: RunStore) -> list[Path]:
                     path.unlink()
     except OSError as e:
         raise os_error(e, "remove old plots from", folder) from e
+    write_index(store.root, [PlotEntry(p.name, p.title, p.caption) for p in plots])
     return written
-
-
-def existing_plots(store: RunStore) -> list[Plot]:
-    """The run's plots whose PNG is on disk (to link them from report.md without rewriting them)."""
-    folder = store.root / PLOTS_DIR
-    if not folder.is_dir():
-        return []
-    return [p for p in build_plots(store) if (folder / f"{p.name}.png").is_file()]
 
 
 # shared pieces ------------------------------------------------------------------------------------
@@ -528,7 +530,6 @@ __all__ = [
     "PlotContext",
     "build_plots",
     "draw",
-    "existing_plots",
     "heatmap",
     "render",
     "style",

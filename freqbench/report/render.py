@@ -3,9 +3,9 @@
 :func:`build_tables` assembles a run's report from its records and manifest alone: the summaries the
 suite named (stored in the manifest) first, then the full per-condition accuracy table.
 :func:`render_run` renders a stored run with its plots (:mod:`freqbench.report.plots`): markdown links
-the PNGs under ``RUN_DIR/plots`` that exist (paths relative to the run directory, where report.md
-lives), HTML embeds every plot, drawn afresh from the stored records and arrays
-(:mod:`freqbench.report.html`).
+the PNGs under ``RUN_DIR/plots`` that were written (their index, :mod:`freqbench.report.plot_index`;
+paths relative to the run directory, where report.md lives), HTML embeds every plot, drawn afresh
+from the stored records and arrays (:mod:`freqbench.report.html`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.table import Table as RichTable
 
 from freqbench.errors import ConfigError
+from freqbench.report.plot_index import PlotEntry, written_plots
 from freqbench.report.summaries import SUMMARIES
 from freqbench.report.tables import ReportContext, Table, condition_table
 from freqbench.store.run import Record, RunStore
@@ -53,7 +54,9 @@ def _header_lines(records: Sequence[Record], manifest: Mapping[str, Any]) -> dic
     return ReportContext(manifest).header(records)
 
 
-def to_markdown(records: Sequence[Record], manifest: Mapping[str, Any], *, plots: Sequence[Plot] = ()) -> str:
+def to_markdown(
+    records: Sequence[Record], manifest: Mapping[str, Any], *, plots: Sequence[Plot | PlotEntry] = ()
+) -> str:
     """Markdown; ``plots`` are linked as ``plots/<name>.png`` between the summaries and the details."""
     summaries, details = build_tables(records, manifest)
     out = ["# freqbench report", ""]
@@ -226,11 +229,9 @@ def render_run(run_dir: RunStore | Path | str, fmt: Format | str) -> str:
     store = run_dir if isinstance(run_dir, RunStore) else RunStore(run_dir)
     records, manifest = store.records(), store.read_manifest()
     if fmt is Format.MD:
-        from freqbench.report.plots import existing_plots  # matplotlib is slow to import
-
-        return to_markdown(records, manifest, plots=existing_plots(store))
+        return to_markdown(records, manifest, plots=written_plots(store.root))
     if fmt is Format.HTML:
-        from freqbench.report.plots import build_plots
+        from freqbench.report.plots import build_plots  # matplotlib is slow to import
 
         return to_html(records, manifest, plots=build_plots(store))
     return RENDERERS[fmt](records, manifest)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from freqbench.errors import ConfigError
+from freqbench.train.recipes import Recipe, StandardRecipe
 
 
 class Schedule(StrEnum):
@@ -35,11 +36,13 @@ class TrainConfig:
         padding: random-crop padding in pixels (None: 4 for images >= 32 px, else 2).
         hflip: random horizontal flips.
         seed: seeds initial weights, shuffling and augmentation.
-        limit: use only the first ``limit`` images of each split (quick runs).
+        limit: use only the documented ``limit``-image subset of each split (``ArrayDataset.subset``;
+            quick runs).
         resume: continue from the latest checkpoint in ``out/checkpoints``.
         device: ``cpu``, ``cuda``, ``cuda:1``... or ``auto`` (CUDA when present).
         num_threads: torch CPU threads (None: torch default).
         eval_batch_size: images per evaluation batch.
+        recipe: the recipe's own typed config (:mod:`freqbench.train.recipes`; default ``standard``).
     """
 
     model: str = "resnet20_fashion_mnist"
@@ -60,6 +63,7 @@ class TrainConfig:
     device: str = "cpu"
     num_threads: int | None = None
     eval_batch_size: int = 500
+    recipe: Recipe = StandardRecipe()
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -71,16 +75,23 @@ class TrainConfig:
             raise ConfigError(f"limit must be at least 2 (batch norm needs 2 images), got {self.limit}")
         if self.padding is not None and self.padding < 0:
             raise ConfigError(f"padding must be >= 0, got {self.padding}")
+        if not isinstance(self.recipe, Recipe):
+            raise ConfigError(f"recipe must be a freqbench.train.recipes config, got {self.recipe!r}")
         if self.schedule not in tuple(Schedule):
             raise ConfigError(f"schedule must be one of {[str(s) for s in Schedule]}, got {self.schedule!r}")
         object.__setattr__(self, "schedule", Schedule(self.schedule))
 
     def fingerprint(self) -> dict[str, Any]:
-        """The settings that determine the trained weights (a resumed run must match them)."""
+        """The settings that determine the trained weights (a resumed run must match them).
+
+        The ``standard`` recipe adds no key, so checkpoints written before recipes existed still resume.
+        """
         d = asdict(self)
-        for key in ("out", "resume", "device", "num_threads", "eval_batch_size"):
+        for key in ("out", "resume", "device", "num_threads", "eval_batch_size", "recipe"):
             d.pop(key)
         d["schedule"] = str(self.schedule)
+        if not isinstance(self.recipe, StandardRecipe):
+            d["recipe"] = self.recipe.describe()
         return d
 
 
@@ -93,12 +104,15 @@ class TrainResult:
         sha256: its checksum.
         checkpoint: path of the ``{"arch", "state_dict"}`` file for ``checkpoint:PATH``.
         history: one dict per epoch (epoch, train_loss, train_acc, test_loss, test_acc, lr, seconds).
+        model_spec: the ``--model`` specification that evaluates the trained model as it was tested
+            (``checkpoint:OUT/model.pt``, with ``+FILTER`` for the filtered recipe).
     """
 
     weights: Path
     sha256: str
     checkpoint: Path
     history: list[dict[str, float]]
+    model_spec: str
 
     @property
     def test_accuracy(self) -> float:

@@ -25,8 +25,14 @@ order of floating-point sums, not the recipe::
         --lr 0.1 --seed 0 --threads 1 --out runs/train/resnet20_fashion_mnist
 
 Outputs in ``out``: ``weights.pt`` (plain float32 ``state_dict`` of the bare network, the format of
-``freqbench/models/weights/*.pt``), ``weights.sha256``, ``model.pt`` (``{"arch", "state_dict"}`` for
-``checkpoint:out/model.pt``), ``metrics.jsonl`` (one line per epoch) and ``checkpoints/``.
+``freqbench/models/weights/*.pt``), ``weights.sha256``, ``model.pt`` (``{"arch", "state_dict",
+"recipe"}``, plus ``"input_filter"`` for a filtered run, for ``checkpoint:out/model.pt``),
+``train_config.json``, ``metrics.jsonl`` (one line per epoch) and ``checkpoints/``.
+
+``cfg.recipe`` (:mod:`freqbench.train.recipes`: ``standard``, ``filtered``, ``noise``,
+``adversarial``) adds its step to every augmented batch and, for ``filtered``, the filter the model is
+tested behind; :attr:`TrainResult.model_spec` is the ``--model`` text that evaluates the result as
+tested. The standard recipe adds nothing, so the bundled weights' command above is unchanged.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from torch import nn
 
 from freqbench.data.base import DATASETS, ArrayDataset, DataRequest
 from freqbench.errors import ConfigError
+from freqbench.model_spec import format_model_spec
 from freqbench.models.base import MODELS, ModelConfig
 from freqbench.models.compat import check_fits
 from freqbench.nn.normalize import Classifier, Normalize
@@ -122,13 +129,15 @@ def fit(
         # The metrics file is rebuilt from the checkpoint, so a kill between the two writes leaves no
         # extra line.
         (cfg.out / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in run.history))
-        (cfg.out / "train_config.json").write_text(json.dumps(cfg.fingerprint(), indent=2) + "\n")
+        config = {**cfg.fingerprint(), "recipe": cfg.recipe.describe()}
+        (cfg.out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+        tested = _tested_model(model, cfg)
         while run.epoch < cfg.epochs:
             tic = time.perf_counter()
             train_loss, train_acc = run.train_epoch(
                 train_data, cfg=cfg, padding=padding, device=device, progress=progress
             )
-            test_loss, test_acc = evaluate(model, test_data, batch_size=cfg.eval_batch_size, device=device)
+            test_loss, test_acc = evaluate(tested, test_data, batch_size=cfg.eval_batch_size, device=device)
             record = {
                 "epoch": run.epoch + 1,
                 "train_loss": train_loss,
@@ -146,8 +155,19 @@ def fit(
         return export(model.net, cfg=cfg, history=run.history)
 
 
+def _tested_model(model: Classifier, cfg: TrainConfig) -> nn.Module:
+    """``model`` as tested: behind the recipe's input filter, as ``checkpoint:...+FILTER`` builds it."""
+    front = cfg.recipe.filter_module()
+    return model if front is None else nn.Sequential(front, model)
+
+
 def export(net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]]) -> TrainResult:
-    """Write ``weights.pt`` (plain float32 state_dict), its sha256, and ``model.pt`` for ``checkpoint:``."""
+    """Write ``weights.pt`` (plain float32 state_dict), its sha256, and ``model.pt`` for ``checkpoint:``.
+
+    ``model.pt`` also records the recipe (``"recipe"``) and, for a filtered run, the filter
+    (``"input_filter"``); :attr:`TrainResult.model_spec` is the specification that evaluates the model
+    as it was tested (``checkpoint:OUT/model.pt+FILTER``).
+    """
     state = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     weights = cfg.out / "weights.pt"
@@ -155,8 +175,14 @@ def export(net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]])
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     (cfg.out / "weights.sha256").write_text(f"{digest}  weights.pt\n")
     checkpoint = cfg.out / "model.pt"
-    save_atomic({"arch": cfg.model, "state_dict": state}, checkpoint)
-    return TrainResult(weights=weights, sha256=digest, checkpoint=checkpoint, history=history)
+    meta: dict[str, object] = {"arch": cfg.model, "state_dict": state, "recipe": cfg.recipe.describe()}
+    if cfg.recipe.input_filter is not None:
+        meta["input_filter"] = cfg.recipe.input_filter
+    spec = format_model_spec(f"checkpoint:{checkpoint}", cfg.recipe.input_filter)
+    save_atomic(meta, checkpoint)
+    return TrainResult(
+        weights=weights, sha256=digest, checkpoint=checkpoint, history=history, model_spec=spec
+    )
 
 
 def train(cfg: TrainConfig, *, data_root: Path | None = None, progress: bool = True) -> TrainResult:

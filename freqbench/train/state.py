@@ -3,7 +3,8 @@
 :class:`TrainingState` holds what changes during a run (model, SGD, learning-rate schedule, epoch
 counter, metric history) and the recipe's steps on it: :meth:`~TrainingState.start` builds the
 optimiser and schedule, :meth:`~TrainingState.resume` restores them (and the RNG states) from the
-latest checkpoint, :meth:`~TrainingState.train_epoch` runs one shuffled, augmented pass, and
+latest checkpoint, :meth:`~TrainingState.train_epoch` runs one shuffled, augmented pass (the batch
+then goes through the recipe's :meth:`~freqbench.train.recipes.Recipe.prepare`), and
 :meth:`~TrainingState.save` writes the epoch's checkpoint and metrics line.
 """
 
@@ -129,6 +130,7 @@ class TrainingState:
             if cfg.hflip:
                 x = random_hflip(x, generator=generator)
             x, y = x.to(device), y.to(device)
+            x = cfg.recipe.prepare(x, y, indices=idx, epoch=self.epoch, seed=cfg.seed, model=model)
             logits = model(x)
             loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
@@ -155,6 +157,7 @@ class TrainingState:
                 "rng": _rng_state(),
                 "history": self.history,
                 "fingerprint": cfg.fingerprint(),
+                "recipe": cfg.recipe.describe(),
             },
             checkpoint_path(cfg.out / "checkpoints", self.epoch),
         )

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from freqbench.config import RunConfig, SuiteOptions
+from freqbench.report.plots import Plot
 from freqbench.store.aggregate import summarize
 from freqbench.store.run import Record, RunStore, content_key
 from freqbench.suites.base import Condition, build_suite
@@ -140,6 +141,15 @@ class PlotStore:
     @property
     def store(self) -> RunStore:
         return RunStore(self.root)
+
+
+@dataclass(frozen=True)
+class Written:
+    """A run with its plots written: what ``write_plots`` returned and the plots as drawn."""
+
+    run: PlotStore
+    files: list[Path]
+    plots: dict[str, Plot]
 
 
 def build_store(root: Path) -> PlotStore:

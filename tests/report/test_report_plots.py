@@ -21,6 +21,7 @@ from _plot_store import (
     MODELS,
     PLOT_NAMES,
     PlotStore,
+    Written,
     build_store,
     energy_of,
     fractions_of,
@@ -30,18 +31,32 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from PIL import Image
 
-from freqbench.errors import ConfigError
-from freqbench.report.plots import DPI, PANEL, Plot, build_plots, heatmap, render, style, write_plots
+from freqbench.errors import ConfigError, StoreError
+from freqbench.report.plots import (
+    DPI,
+    PANEL,
+    Plot,
+    PlotContext,
+    build_plots,
+    draw,
+    heatmap,
+    render,
+    style,
+    write_plots,
+)
 from freqbench.report.render import render_run
 
 
 @pytest.fixture
-def plot_store(tmp_path: Path) -> PlotStore:
-    return build_store(tmp_path / "run")
+def plots(written: Written) -> dict[str, Plot]:
+    return written.plots
 
 
-def _plots(ps: PlotStore) -> dict[str, Plot]:
-    return {p.name: p for p in build_plots(ps.store)}
+def _restricted(root: Path, summaries: list[str]) -> PlotStore:
+    """A fresh run whose manifest names only ``summaries`` (cheap to plot)."""
+    ps = build_store(root)
+    ps.store.write_manifest({**ps.store.read_manifest(), "summaries": summaries})
+    return ps
 
 
 def _acc(model: str, key: str) -> float:
@@ -52,10 +67,11 @@ def _axes(plot: Plot) -> list[Axes]:
     return [ax for ax in plot.figure.axes if ax.get_visible()]
 
 
-def test_every_kind_is_written_as_png_and_svg(plot_store: PlotStore) -> None:
-    written = write_plots(plot_store.store)
-    folder = plot_store.root / "plots"
-    assert sorted(written) == sorted(folder / f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg"))
+def test_every_kind_is_written_as_png_and_svg(written: Written) -> None:
+    folder = written.run.root / "plots"
+    assert sorted(written.files) == sorted(
+        folder / f"{n}.{ext}" for n in PLOT_NAMES for ext in ("png", "svg")
+    )
     panels = {  # (columns, rows) of the small multiples, from the fixture's conditions
         "accuracy_vs_severity-cifar10": (2, 1),  # gaussian_noise, fog
         "accuracy_vs_cutoff-cifar10": (2, 1),  # low_pass_ideal, high_pass_ideal (band-pass has no cutoff)
@@ -79,8 +95,7 @@ def test_every_kind_is_written_as_png_and_svg(plot_store: PlotStore) -> None:
         assert root.tag == "{http://www.w3.org/2000/svg}svg"
 
 
-def test_accuracy_lines_show_the_stored_accuracies(plot_store: PlotStore) -> None:
-    plots = _plots(plot_store)
+def test_accuracy_lines_show_the_stored_accuracies(plots: dict[str, Plot]) -> None:
     sev = _axes(plots["accuracy_vs_severity-cifar10"])
     assert [ax.get_title() for ax in sev] == ["gaussian_noise", "fog"]
     for ax, corruption in zip(sev, ("gaussian_noise", "fog")):
@@ -109,8 +124,8 @@ def test_accuracy_lines_show_the_stored_accuracies(plot_store: PlotStore) -> Non
     assert [t.get_text() for t in eps[2].get_xticklabels()] == ["0", "0.5"]
 
 
-def test_spectra_show_the_stored_delta_energy_and_band_fractions(plot_store: PlotStore) -> None:
-    spectra = _axes(_plots(plot_store)["delta_spectrum-cifar10"])
+def test_spectra_show_the_stored_delta_energy_and_band_fractions(plots: dict[str, Plot]) -> None:
+    spectra = _axes(plots["delta_spectrum-cifar10"])
     attacks = [(i, c) for i, (_, c, _) in enumerate(CONDITIONS) if c.kind == "attack"]
     assert [ax.get_title() for ax in spectra] == [c.key for _, c in attacks]
     for ax, (i, _) in zip(spectra, attacks):
@@ -127,66 +142,79 @@ def test_spectra_show_the_stored_delta_energy_and_band_fractions(plot_store: Plo
             assert texts[1 + m] == " · ".join(f"{100 * f:.0f}" for f in fractions_of(m, i)) + " %"
 
 
-def test_every_axis_is_labelled_with_its_unit(plot_store: PlotStore) -> None:
+def test_every_axis_is_labelled_with_its_unit(plots: dict[str, Plot]) -> None:
     units = {
         "accuracy_vs_severity-cifar10": ("severity", "accuracy (%)"),
         "accuracy_vs_cutoff-cifar10": ("cycles per image", "accuracy (%)"),
         "accuracy_vs_eps-cifar10": ("eps (", "accuracy (%)"),
         "delta_spectrum-cifar10": ("cycles per image", "|FFT|²"),
     }
-    for name, plot in _plots(plot_store).items():
+    for name, plot in plots.items():
         x, y = units[name]
         for ax in _axes(plot):
             assert x in ax.get_xlabel() and y in ax.get_ylabel(), (name, ax.get_title())
         assert DATASET in plot.title and plot.caption
-    eps = _axes(_plots(plot_store)["accuracy_vs_eps-cifar10"])
+    eps = _axes(plots["accuracy_vs_eps-cifar10"])
     assert [ax.get_xlabel() for ax in eps][1:] == [
         "eps (Linf norm, images in [0, 1])",
         "eps (L2 norm, images in [0, 1])",
     ]
 
 
-def test_rebuild_is_byte_stable_whatever_the_users_rcparams(plot_store: PlotStore) -> None:
-    first = {p.name: (render(p, "svg"), render(p, "png")) for p in build_plots(plot_store.store)}
+def test_rebuild_is_byte_stable_whatever_the_users_rcparams(written: Written) -> None:
     old = mpl.rcParams.copy()
     try:
+        # a user's settings, and no salt: SVG ids would be random
         mpl.rcParams.update({"lines.linewidth": 5.0, "font.size": 20.0, "svg.hashsalt": None})
-        again = {p.name: (render(p, "svg"), render(p, "png")) for p in build_plots(plot_store.store)}
+        store = written.run.store
+        # one plot is enough (and cheap to draw); the HTML test compares all of them
+        ctx = PlotContext(store.records(), {"summaries": ["per_corruption"]}, store.arrays)
+        (plot,) = draw(ctx)
+        svg = render(plot, "svg")
+        assert mpl.rcParams["lines.linewidth"] == 5.0  # style() restores the user's settings
     finally:
         mpl.rcParams.update(old)
-    assert again == first
-    assert mpl.rcParams["lines.linewidth"] == old["lines.linewidth"]  # style() restores the user's
-    svg = next(iter(first.values()))[0]
+    assert svg == (written.run.root / "plots" / f"{plot.name}.svg").read_bytes()
     assert b"<dc:date>" not in svg and b"freqbench" in svg
 
 
-def test_stale_plots_are_removed_and_other_files_kept(plot_store: PlotStore) -> None:
-    folder = plot_store.root / "plots"
+def test_stale_plots_are_removed_and_other_files_kept(tmp_path: Path) -> None:
+    ps = _restricted(tmp_path / "run", ["per_corruption"])
+    folder = ps.root / "plots"
     folder.mkdir()
     (folder / "old_plot-cifar10.png").write_bytes(b"x")
     (folder / "old_plot-cifar10.svg").write_bytes(b"x")
     (folder / "notes.txt").write_text("mine")
-    write_plots(plot_store.store)
+    files = write_plots(ps.store)
+    assert sorted(p.name for p in files) == [
+        "accuracy_vs_severity-cifar10.png",
+        "accuracy_vs_severity-cifar10.svg",
+    ]
     assert not (folder / "old_plot-cifar10.png").exists() and not (folder / "old_plot-cifar10.svg").exists()
     assert (folder / "notes.txt").read_text() == "mine"
+    # a run whose summaries have no plot: none drawn, the old ones removed, an empty index
+    ps.store.write_manifest({**ps.store.read_manifest(), "summaries": ["mean_accuracy"]})
+    assert build_plots(ps.store) == [] and write_plots(ps.store) == []
+    assert sorted(p.name for p in folder.iterdir()) == ["index.json", "notes.txt"]
+    assert "plots/" not in render_run(ps.root, "md")
 
 
-def test_markdown_links_the_plots_that_exist(plot_store: PlotStore) -> None:
-    assert "plots/" not in render_run(plot_store.root, "md")  # none written yet
-    write_plots(plot_store.store)
-    md = render_run(plot_store.root, "md")
+def test_markdown_links_the_plots_that_were_written(written: Written, tmp_path: Path) -> None:
+    assert "plots/" not in render_run(build_store(tmp_path / "fresh").root, "md")  # none written yet
+    md = render_run(written.run.root, "md")
     for name in PLOT_NAMES:
         assert f"](plots/{name}.png)" in md
-        assert (plot_store.root / "plots" / f"{name}.png").is_file()
+        assert (written.run.root / "plots" / f"{name}.png").is_file()
+    assert "![accuracy vs severity · cifar10](plots/accuracy_vs_severity-cifar10.png)" in md
     assert md.index("## plots") < md.index("## accuracy per condition")
 
 
-def test_a_run_without_plotted_summaries_has_no_plots(tmp_path: Path) -> None:
+def test_a_damaged_plot_index_is_a_store_error(tmp_path: Path) -> None:
     ps = build_store(tmp_path / "run")
-    manifest = ps.store.read_manifest()
-    ps.store.write_manifest({**manifest, "summaries": ["mean_accuracy"]})
-    assert build_plots(ps.store) == []
-    assert write_plots(ps.store) == []
+    (ps.root / "plots").mkdir()
+    (ps.root / "plots" / "index.json").write_text("{not json")
+    with pytest.raises(StoreError, match=r"not a freqbench plot index.*--plots"):
+        render_run(ps.root, "md")
 
 
 def _map_png(array: np.ndarray, **kw: float) -> np.ndarray:
