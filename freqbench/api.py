@@ -25,7 +25,7 @@ from torch import nn
 
 from freqbench._version import __version__
 from freqbench.config import RunConfig, SuiteOptions
-from freqbench.data import DATASETS, ArrayDataset, DataRequest
+from freqbench.data import C_DATASETS, DATASETS, ArrayDataset, DataRequest
 from freqbench.engine.loop import ModelUnderTest, run_model
 from freqbench.engine.progress import Progress, QuietProgress
 from freqbench.errors import ConfigError, StoreError, UnknownNameError
@@ -129,8 +129,9 @@ def get_suite(name: str, options: SuiteOptions | None = None) -> Suite:
 def list_names(kind: str, pattern: str = "*") -> list[str]:
     """Names in one registry: models, datasets, suites, perturbations, attacks, recipes.
 
-    Aliases follow the names, marked ``NAME  (alias of CANONICAL)``; with ``*``, the prefix families
-    last, as ``PREFIX:<...>  (help)``.
+    Aliases follow the names, marked ``NAME  (alias of CANONICAL)``; the C datasets (``cifar10c``)
+    follow the datasets, marked with the suite that reads them; with ``*``, the prefix families last,
+    as ``PREFIX:<...>  (help)``.
     """
     from freqbench.attacks import ATTACKS
     from freqbench.train.recipes import RECIPES
@@ -149,6 +150,8 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
     names: list[str] = reg.names(pattern)
     aliases = sorted(reg.aliases().items())
     names += [f"{a}  (alias of {n})" for a, n in aliases if fnmatch.fnmatchcase(a, pattern)]
+    if kind == "datasets":  # read condition by condition beside their clean dataset, by their suite
+        names += [f"{n}  (corrupted files: --suite {n})" for n in C_DATASETS.names(pattern)]
     if pattern == "*":
         names += [f"{p}:<...>  ({h})" for p, h in reg.prefixes().items()]
     return names
@@ -448,11 +451,11 @@ def make_c(
     Each image is corrupted on the engine's own path (:func:`freqbench.engine.batches.condition_batches`)
     under the ``corruptions`` suite's conditions (:func:`freqbench.suites.corruptions.corruption_conditions`,
     keys ``<corruption>@<severity>``), so with the same per-sample random streams (seed, condition key,
-    sample index) as the on-the-fly suite, and the replay suite run by :attr:`MadeC.command`
+    sample index) as the on-the-fly suite, and the C dataset suite run by :attr:`MadeC.command`
     reproduces the on-the-fly accuracies for the same seed. Only severities 1..5
     all together make a released-layout file; ``severities`` is accepted only as all five. With
     ``limit``, the documented subset (:meth:`ArrayDataset.subset`) is written together with its sample
-    indices (``indices.npy``), and the replay with the same ``--limit`` reads it back. Everything is
+    indices (``indices.npy``), and that suite with the same ``--limit`` reads it back. Everything is
     written into a staging folder beside ``<out>/<DATASET>-C`` and renamed onto it at the end; a
     failure or Ctrl-C leaves nothing.
 
@@ -464,8 +467,8 @@ def make_c(
 
     from freqbench.config import SEED_LIMIT
     from freqbench.corruption_names import ALL, BENCHMARK, SEVERITIES
+    from freqbench.data.c_command import read_back_command
     from freqbench.data.cifar_c import CWriter, c_folder_name
-    from freqbench.data.replay_hint import replay_command
     from freqbench.engine.batches import condition_batches
     from freqbench.engine.steps import StepContext, build_step
     from freqbench.store.files import staged_directory
@@ -510,7 +513,7 @@ def make_c(
                     y8 = (b.out * 255).round().clamp(0, 255).to(torch.uint8)
                     block[b.rows] = y8.permute(0, 2, 3, 1).cpu().numpy()
                 writer.write(cond.tags["corruption"], cond.tags["severity"], block)
-    return MadeC(final, replay_command(dataset, final, data_root=data_root, seed=seed))
+    return MadeC(final, read_back_command(dataset, final, data_root=data_root, seed=seed))
 
 
 # notebooks ----------------------------------------------------------------------------------------

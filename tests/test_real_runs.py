@@ -103,7 +103,9 @@ def test_default_model_on_fashion_mnist(tmp_path, real_data) -> None:
     imgs = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[arrays["index"]]
     labels = np.frombuffer(gzip.decompress(labels_gz.read_bytes()), np.uint8, offset=8)
     labels = labels[arrays["index"]]
-    weights = Path(__file__).resolve().parents[1] / "freqbench" / "models" / "weights" / "resnet20_fashion_mnist.pt"
+    weights = (
+        Path(__file__).resolve().parents[1] / "freqbench" / "models" / "weights" / "resnet20_fashion_mnist.pt"
+    )
     net = CifarResNet(depth=20, num_classes=10, in_channels=1)
     net.load_state_dict(torch.load(weights, weights_only=True))
     x = (torch.from_numpy(imgs.copy()).float() / 255 - 0.2860) / 0.3530

@@ -61,7 +61,7 @@ class ArrayDataset:
         labels: int64 array (N,).
         index: the stable sample index of each row in the full dataset (None: ``arange(N)``); a
             subset keeps its rows' original indices, which seed per-sample randomness and address
-            replayed files.
+            C dataset files.
     """
 
     info: DatasetInfo

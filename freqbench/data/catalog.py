@@ -56,7 +56,7 @@ def import_dataset(name: str, path: Path | Sequence[Path], *, report: Report | N
     """Verify the dataset ``name`` at ``path`` and copy it into the cache, all or nothing.
 
     Args:
-        name: a registered dataset (or replay) name, e.g. ``cifar10``, ``fashion_mnist``, ``cifar10c``.
+        name: a registered dataset (or C dataset) name, e.g. ``cifar10``, ``fashion_mnist``, ``cifar10c``.
         path: an official archive, a folder holding the files, or (IDX datasets) the files themselves;
             several paths are imported together (see each dataset's ``accepts``).
         report: receives one line per verified or copied file (the CLI prints them).

@@ -1,4 +1,4 @@
-"""The released CIFAR-10-C / CIFAR-100-C files: reading them (``REPLAYS``) and writing that layout.
+"""The released CIFAR-10-C / CIFAR-100-C files: reading them (``C_DATASETS``) and writing that layout.
 
 Reference: Hendrycks & Dietterich, "Benchmarking Neural Network Robustness to Common Corruptions and
 Perturbations", ICLR 2019; data on Zenodo, record 2535967 (``CIFAR-10-C.tar``) and record 3555552
@@ -12,10 +12,10 @@ section 1)::
                                   the sample index of each row in the full test set, strictly
                                   increasing; written by ``make-c --limit`` (absent: rows 0..N-1)
 
-``REPLAYS`` maps ``cifar10c`` / ``cifar100c`` to a factory ``(DataRequest, *, corruption, severity) ->
-Replay``. Files are memory-mapped (``np.load(mmap_mode='r')``) and opened once per process (cached by
+``C_DATASETS`` maps ``cifar10c`` / ``cifar100c`` to a factory ``(DataRequest, *, corruption, severity) ->
+CBlock``. Files are memory-mapped (``np.load(mmap_mode='r')``) and opened once per process (cached by
 path, modification and change times, size and inode), so a suite that walks the 75 conditions reads each
-severity block once. Each :class:`Replay` carries the identity of the bytes it reads (file size,
+severity block once. Each :class:`CBlock` carries the identity of the bytes it reads (file size,
 dtype, shape, rows and the sha256 of exactly those rows, cached by file stamp in
 ``$FREQBENCH_HOME/fingerprints``), which enters the result key: a run on other files under another
 ``--data-root``, or on files replaced in place, is evaluated again instead of being taken as stored.
@@ -179,7 +179,7 @@ def read_c_images(folder: Path, corruption: str, *, rows: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Replay:
+class CBlock:
     """One (corruption, severity) block of a released C dataset, in test-set order.
 
     Attributes:
@@ -202,9 +202,9 @@ class Replay:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def subset(self, limit: int | None) -> Replay:
+    def subset(self, limit: int | None) -> CBlock:
         """The same subset as :meth:`ArrayDataset.subset`."""
-        return Replay(self.dataset.subset(limit), self.corruption, self.severity, self.files)
+        return CBlock(self.dataset.subset(limit), self.corruption, self.severity, self.files)
 
     def rows_of(self, indices: np.ndarray) -> np.ndarray:
         """The rows of the block holding the samples whose stable sample indices are ``indices``.
@@ -240,8 +240,8 @@ class Replay:
         return self.dataset.batch(self.rows_of(indices))
 
 
-ReplayFactory = Callable[..., Replay]
-REPLAYS: Registry[ReplayFactory] = Registry("replay")
+CBlockFactory = Callable[..., CBlock]
+C_DATASETS: Registry[CBlockFactory] = Registry("dataset")
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ class CRelease:
 
 
 class CSource(Source):
-    """Locating, downloading and importing a C folder (the files are read by :func:`open_replay`)."""
+    """Locating, downloading and importing a C folder (the files are read by :func:`open_c_block`)."""
 
     splits = ("test",)
     replaces_whole = True  # labels, indices and corruption files only make sense together
@@ -315,7 +315,7 @@ class CSource(Source):
         return written
 
 
-def open_replay(source: CSource, request: DataRequest, *, corruption: str, severity: int) -> Replay:
+def open_c_block(source: CSource, request: DataRequest, *, corruption: str, severity: int) -> CBlock:
     """Open one (corruption, severity) block of a released C dataset.
 
     Raises:
@@ -346,12 +346,12 @@ def open_replay(source: CSource, request: DataRequest, *, corruption: str, sever
     if indices is not None:  # which samples the rows are decides the result too
         index_file = found.path / INDICES_FILE
         files["indices"] = block_fingerprint(index_file, open_npy(index_file), slice(None))
-    return Replay(dataset, corruption, severity, files)
+    return CBlock(dataset, corruption, severity, files)
 
 
-def _replay_factory(source: CSource) -> ReplayFactory:
-    def factory(request: DataRequest, *, corruption: str, severity: int) -> Replay:
-        return open_replay(source, request, corruption=corruption, severity=severity)
+def _c_block_factory(source: CSource) -> CBlockFactory:
+    def factory(request: DataRequest, *, corruption: str, severity: int) -> CBlock:
+        return open_c_block(source, request, corruption=corruption, severity=severity)
 
     factory.__doc__ = f"Open a (corruption, severity) block of {source.release.folder}."
     return factory
@@ -374,7 +374,7 @@ CIFAR100C = CRelease(
     classes=CIFAR100.classes,
 )
 for _release in (CIFAR10C, CIFAR100C):
-    REPLAYS.register(_release.name, _replay_factory(register_source(CSource(_release))))
+    C_DATASETS.register(_release.name, _c_block_factory(register_source(CSource(_release))))
 
 
 # writing --------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ class Batch:
 
     Attributes:
         rows: the dataset rows of the batch (consecutive).
-        indices: their stable sample indices (seeds and replayed files follow them).
+        indices: their stable sample indices (seeds and C dataset files follow them).
         x: the images, on the device.
         y: the labels, on the device.
         out: the condition's output ``x'`` (``x`` itself for the identity), detached.
@@ -64,7 +64,7 @@ def condition_batches(
     ``SampleGenerator(sample_keys(seed, cond.key, sample index))``, so the output for a sample does
     not depend on the batch it is in; the batch is halved on out-of-memory
     (:func:`~freqbench.ops.device.map_batches`). Without ``model`` only input-only conditions
-    (perturbations, replayed files) can run and ``Batch.logits`` is None.
+    (perturbations, C dataset files) can run and ``Batch.logits`` is None.
 
     Raises:
         ConfigError: an attack condition without a model (from its step).

@@ -62,7 +62,7 @@ def condition_key(
     """Content key: model spec + weights, dataset + subset, condition spec, suite version, versions.
 
     The model enters through :meth:`ModelConfig.result_spec` (what decides its outputs, as JSON) and
-    the fingerprint of the weights loaded, never through its provenance text; replayed files through
+    the fingerprint of the weights loaded, never through its provenance text; C dataset files through
     the sha256 of the bytes read (in ``step.spec``).
     """
     return content_key(
@@ -172,7 +172,7 @@ def run_model(
 
     A condition is skipped only when its content key is stored. If the run directory holds the same
     (model, dataset, suite, condition) under another key, what decides the result changed since
-    (the weights behind the name, the dataset or replayed files, the seed or freqbench's version):
+    (the weights behind the name, the dataset or C dataset files, the seed or freqbench's version):
     that is refused before any work, since the directory would otherwise mix two results of one cell.
     Resumable state (reference AutoAttack) lives in ``state/<content key>/``.
 
@@ -198,7 +198,7 @@ def run_model(
         more = f" (+{len(changed) - 3} more)" if len(changed) > 3 else ""
         raise StoreError(
             f"{store.root} already holds {model.name} / {data.info.name} / {', '.join(changed[:3])}{more} "
-            "computed from other inputs (the model's weights, the dataset or replayed files, the seed "
+            "computed from other inputs (the model's weights, the dataset or C dataset files, the seed "
             f"or the freqbench version differ from this run's); use another --out to keep both, or start "
             f"over with `freqbench run --force --out {store.root} ...`"
         )

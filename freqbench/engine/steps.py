@@ -1,4 +1,4 @@
-"""One adapter for every kind of condition: perturbation, attack, replayed files.
+"""One adapter for every kind of condition: perturbation, attack, C dataset files.
 
 The engine sees a :class:`Step`: ``step(model, x, y, indices, generator) -> x'``. Each condition kind
 maps to a builder in ``STEP_BUILDERS``; the evaluation loop never branches on the kind.
@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from freqbench.attacks import ATTACKS
-from freqbench.data import REPLAYS, DataRequest
+from freqbench.data import C_DATASETS, DataRequest
 from freqbench.errors import ConfigError, IncompatibleError
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations import PERTURBATIONS
@@ -97,7 +97,7 @@ class StepContext:
 
     Attributes:
         device: where the transform runs.
-        data_request: split and root for replayed files.
+        data_request: split and root for C dataset files.
         state_dir: root of the per-condition state folders, each named by the condition's content key
             (see :attr:`Step.bind_state`); None where nothing keeps state (input-only conditions).
     """
@@ -140,8 +140,8 @@ def _attack(cond: Condition, ctx: StepContext) -> Step:
     )
 
 
-def _replay(cond: Condition, ctx: StepContext) -> Step:
-    source = REPLAYS.get(cond.transform)(ctx.data_request, **cond.params)
+def _c_dataset(cond: Condition, ctx: StepContext) -> Step:
+    source = C_DATASETS.get(cond.transform)(ctx.data_request, **cond.params)
 
     def fn(
         model: nn.Module | None, x: torch.Tensor, y: torch.Tensor, idx: np.ndarray, g: SampleGenerator
@@ -149,7 +149,7 @@ def _replay(cond: Condition, ctx: StepContext) -> Step:
         xr, yr = source.batch(idx)
         if not torch.equal(yr, y.cpu()):
             raise IncompatibleError(
-                f"{cond.transform} labels differ from the dataset's at the same indices: the replayed files "
+                f"{cond.transform} labels differ from the dataset's at the same indices: the C dataset files "
                 "do not belong to this dataset/split (use the matching --dataset, e.g. cifar10 for cifar10c)"
             )
         if xr.shape != x.shape:
@@ -159,13 +159,13 @@ def _replay(cond: Condition, ctx: StepContext) -> Step:
         return xr.to(x.device, x.dtype)
 
     # the files' identity (sha256 of the bytes read) keys the result, not the folder they came from
-    return Step(fn, {"kind": "replay", "name": cond.transform, **cond.params, "files": dict(source.files)})
+    return Step(fn, {"kind": "dataset", "name": cond.transform, **cond.params, "files": dict(source.files)})
 
 
 STEP_BUILDERS: dict[Kind, Callable[[Condition, StepContext], Step]] = {
     Kind.PERTURBATION: _perturbation,
     Kind.ATTACK: _attack,
-    Kind.REPLAY: _replay,
+    Kind.DATASET: _c_dataset,
 }
 
 

@@ -506,6 +506,7 @@ def delta_spectrum(ctx: PlotContext) -> list[Plot]:
                     va="top",
                     fontsize=6,
                     color="#555555" if i < 0 else line_style(i)["color"],
+                    bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5},
                 )
         title = f"perturbation spectra · {dataset}"
         model_legend(fig, models, title)

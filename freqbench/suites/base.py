@@ -27,7 +27,7 @@ class Kind(StrEnum):
 
     PERTURBATION = "perturbation"  # freqbench.perturbations.PERTURBATIONS
     ATTACK = "attack"  # freqbench.attacks.ATTACKS
-    REPLAY = "replay"  # pre-made images read from files (CIFAR-10-C), freqbench.data.REPLAYS
+    DATASET = "dataset"  # images read from the files of a C dataset (CIFAR-10-C), freqbench.data.C_DATASETS
 
 
 def format_value(v: Any) -> str:
@@ -45,7 +45,7 @@ class Condition:
     Attributes:
         key: display and store key, e.g. ``gaussian_noise@5``.
         kind: which registry resolves ``transform``.
-        transform: registry name of the perturbation, attack or replay source.
+        transform: registry name of the perturbation, attack or C dataset.
         params: keyword arguments for the registry factory (JSON-able values).
         tags: grouping labels for summaries (``{"corruption": "fog", "severity": 3}``).
     """

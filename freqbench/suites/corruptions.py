@@ -6,7 +6,7 @@ the severity parameters live next to each corruption's code).
 
 - ``corruptions``: ``clean`` + 15 corruptions x 5 severities, generated on the fly (any dataset);
 - ``corruptions_extra``: ``clean`` + the 4 extra corruptions x 5 severities, on the fly;
-- ``cifar10c`` / ``cifar100c``: the same grid read from the released files (``Kind.REPLAY``,
+- ``cifar10c`` / ``cifar100c``: the same grid read from the released files (``Kind.DATASET``,
   transform ``cifar10c`` / ``cifar100c``, params ``corruption`` and ``severity``); the released files
   hold all 19 corruptions, so ``--corruptions`` may name extras there too.
 
@@ -77,12 +77,14 @@ def corruption_conditions(names: Sequence[str], severities: Sequence[int]) -> tu
     )
 
 
-def replay_conditions(source: str, names: Sequence[str], severities: Sequence[int]) -> tuple[Condition, ...]:
+def c_dataset_conditions(
+    source: str, names: Sequence[str], severities: Sequence[int]
+) -> tuple[Condition, ...]:
     """``clean`` then ``name@s`` conditions read from the released files of ``source``."""
     return (CLEAN,) + tuple(
         condition(
             source,
-            kind=Kind.REPLAY,
+            kind=Kind.DATASET,
             label=name,
             key_params={"severity": s},
             tags={"corruption": name, "severity": s},
@@ -122,13 +124,13 @@ def corruptions_extra_suite(options: SuiteOptions) -> Suite:
     )
 
 
-def _replay_suite(source: str, label: str) -> None:
+def _c_dataset_suite(source: str, label: str) -> None:
     def factory(options: SuiteOptions) -> Suite:
         names, severities = select(options, suite=source, default=BENCHMARK, allowed=BENCHMARK + EXTRA)
         return Suite(
             name=source,
             version=1,
-            conditions=replay_conditions(source, names, severities),
+            conditions=c_dataset_conditions(source, names, severities),
             summaries=SUMMARIES,
             reads=READS,
             description=f"{label}: the released files, 15 corruptions x 5 severities (extras on request)",
@@ -138,5 +140,5 @@ def _replay_suite(source: str, label: str) -> None:
     SUITES.register(source, factory)
 
 
-_replay_suite("cifar10c", "CIFAR-10-C")
-_replay_suite("cifar100c", "CIFAR-100-C")
+_c_dataset_suite("cifar10c", "CIFAR-10-C")
+_c_dataset_suite("cifar100c", "CIFAR-100-C")

@@ -100,3 +100,12 @@ def test_listing_shows_the_alias_as_such() -> None:
     ]
     res = CliRunner().invoke(app, ["ls", "models", "resnet20_f[am]*"])
     assert res.exit_code == 0 and "resnet20_fmnist  (alias of resnet20_fashion_mnist)" in res.output
+
+
+def test_c_datasets_are_listed_with_the_datasets_and_the_suite_that_reads_them() -> None:
+    names = api.list_names("datasets")
+    assert "cifar10" in names and "fashion_mnist" in names
+    assert "cifar10c  (corrupted files: --suite cifar10c)" in names
+    assert "cifar100c  (corrupted files: --suite cifar100c)" in names
+    assert api.list_names("datasets", "cifar10c") == ["cifar10c  (corrupted files: --suite cifar10c)"]
+    assert "cifar10c" in api.list_names("suites")

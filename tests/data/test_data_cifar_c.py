@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from freqbench.data import REPLAYS, DataFormatError, DataRequest
+from freqbench.data import C_DATASETS, DataFormatError, DataRequest
 from freqbench.data.catalog import import_dataset
 from freqbench.data.cifar_c import RELEASED_CORRUPTIONS, CWriter, _open_npy, c_folder_name, write_c_dataset
 from freqbench.data.sources import SOURCES
@@ -46,7 +46,7 @@ def write_released(parent: Path, *, folder: str = "CIFAR-10-C", seed: int = 0, c
 
 
 def _open(request: DataRequest, corruption: str, severity: int, name: str = "cifar10c"):
-    return REPLAYS.get(name)(request, corruption=corruption, severity=severity)
+    return C_DATASETS.get(name)(request, corruption=corruption, severity=severity)
 
 
 @pytest.mark.parametrize("severity", [1, 3, 5])

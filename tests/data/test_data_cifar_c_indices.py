@@ -1,4 +1,4 @@
-"""C folders that hold a subset: ``indices.npy`` and replays addressed by sample index (issue 7, item 9).
+"""C folders that hold a subset: ``indices.npy`` and blocks addressed by sample index (issue 7, item 9).
 
 Files are written with plain ``np.save`` where the reader is under test and read back with plain
 ``np.load`` where the writer is; the expected row of sample ``i`` is found with ``list.index`` on the
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from freqbench.data import REPLAYS, DataFormatError, DataRequest
+from freqbench.data import C_DATASETS, DataFormatError, DataRequest
 from freqbench.data.cifar_c import CWriter, list_corruptions
 from freqbench.errors import ConfigError, MissingDataError
 
@@ -41,7 +41,7 @@ def write_subset_folder(folder: Path, *, indices=INDICES) -> tuple[np.ndarray, n
 
 
 def _open(root: Path, severity: int = 2):
-    return REPLAYS.get("cifar10c")(
+    return C_DATASETS.get("cifar10c")(
         DataRequest(root=root, download=False), corruption="fog", severity=severity
     )
 

@@ -81,7 +81,10 @@ INVALID = [
     ("   ", "it is empty"),
     ("+low_pass_ideal@r=8", "the model name before '+' is empty"),
     ("resnet20_cifar10+", "the filter after '+' is empty"),
-    ("resnet20_cifar10,resnet20_fashion_mnist", "a model name holds no comma; give each model its own --model"),
+    (
+        "resnet20_cifar10,resnet20_fashion_mnist",
+        "a model name holds no comma; give each model its own --model",
+    ),
     ("resnet20_cifar10+low_pass_ideal@r=8+gaussian_filter@sigma=1", "only one +FILTER may follow a model"),
     ("resnet20_cifar10+low pass", "'low pass' is not a filter (NAME or NAME@PARAMETERS)"),
     (

@@ -63,6 +63,10 @@ def _acc(model: str, key: str) -> float:
     return 100 * ACCURACY[(model, key)]
 
 
+def _data(values: object) -> list[float]:
+    return np.asarray(values, dtype=float).tolist()
+
+
 def _axes(plot: Plot) -> list[Axes]:
     return [ax for ax in plot.figure.axes if ax.get_visible()]
 
@@ -100,25 +104,25 @@ def test_accuracy_lines_show_the_stored_accuracies(plots: dict[str, Plot]) -> No
     assert [ax.get_title() for ax in sev] == ["gaussian_noise", "fog"]
     for ax, corruption in zip(sev, ("gaussian_noise", "fog")):
         for line, model in zip(ax.get_lines(), MODELS):
-            assert list(line.get_xdata()) == [0, 1, 3, 5]
+            assert _data(line.get_xdata()) == [0, 1, 3, 5]
             want = [_acc(model, "clean")] + [_acc(model, f"{corruption}@{s}") for s in (1, 3, 5)]
-            assert list(line.get_ydata()) == pytest.approx(want)
+            assert _data(line.get_ydata()) == pytest.approx(want)
     cut = _axes(plots["accuracy_vs_cutoff-cifar10"])
     assert [ax.get_title() for ax in cut] == ["low_pass_ideal", "high_pass_ideal [signed]"]
     low = cut[0].get_lines()
     solid = [ln for ln in low if ln.get_linestyle() == "-"]
-    assert list(solid[1].get_xdata()) == [2, 8, 16]
-    assert list(solid[1].get_ydata()) == pytest.approx(
+    assert _data(solid[1].get_xdata()) == [2, 8, 16]
+    assert _data(solid[1].get_ydata()) == pytest.approx(
         [_acc(MODELS[1], f"low_pass_ideal@r={r}") for r in (2, 8, 16)]
     )
     dotted = [ln for ln in low if ln.get_linestyle() == ":"]  # the clean accuracy of each model
-    assert [ln.get_ydata()[0] for ln in dotted] == pytest.approx([_acc(m, "clean") for m in MODELS])
+    assert [_data(ln.get_ydata())[0] for ln in dotted] == pytest.approx([_acc(m, "clean") for m in MODELS])
     eps = _axes(plots["accuracy_vs_eps-cifar10"])
     assert [ax.get_title() for ax in eps] == ["fgsm", "pgd_linf", "pgd_l2"]
     line = eps[1].get_lines()[0]
-    assert list(line.get_xdata()) == pytest.approx([0, 2 / 255, 8 / 255])
+    assert _data(line.get_xdata()) == pytest.approx([0, 2 / 255, 8 / 255])
     want = [_acc(MODELS[0], k) for k in ("clean", "pgd_linf@eps=2/255", "pgd_linf@eps=8/255")]
-    assert list(line.get_ydata()) == pytest.approx(want)
+    assert _data(line.get_ydata()) == pytest.approx(want)
     # eps as written on the ticks
     assert [t.get_text() for t in eps[1].get_xticklabels()] == ["0", "2/255", "8/255"]
     assert [t.get_text() for t in eps[2].get_xticklabels()] == ["0", "0.5"]
@@ -135,7 +139,7 @@ def test_spectra_show_the_stored_delta_energy_and_band_fractions(plots: dict[str
             got = np.asarray(line.get_ydata(), dtype=float)
             assert np.isnan(got[want == 0]).all()  # a zero is no point on a log scale
             np.testing.assert_allclose(got[want > 0], want[want > 0])
-            assert list(line.get_xdata()) == list(range(want.size))
+            assert _data(line.get_xdata()) == list(range(want.size))
         texts = [t.get_text() for t in ax.texts]
         assert texts[0] == "low · mid · high"
         for m in range(len(MODELS)):
@@ -217,12 +221,12 @@ def test_a_damaged_plot_index_is_a_store_error(tmp_path: Path) -> None:
         render_run(ps.root, "md")
 
 
-def _map_png(array: np.ndarray, **kw: float) -> np.ndarray:
+def _map_png(array: np.ndarray, vmin: float = 0.0, vmax: float = 1.0) -> np.ndarray:
     with style():
         fig = Figure(figsize=(2, 2))
         ax = fig.add_axes((0, 0, 1, 1))
         ax.set_axis_off()
-        heatmap(ax, array, **kw)
+        heatmap(ax, array, vmin=vmin, vmax=vmax)
     png = render(Plot("map", "map", fig), "png")
     with Image.open(io.BytesIO(png)) as im:
         return np.asarray(im.convert("RGB")).astype(int)

@@ -49,7 +49,7 @@ def test_released_file_suites_share_keys_and_tags(source: str) -> None:
     files = build(source)
     assert [c.key for c in files.conditions] == [c.key for c in fly.conditions]
     for a, b in zip(fly.conditions[1:], files.conditions[1:]):
-        assert b.kind == Kind.REPLAY and b.transform == source
+        assert b.kind == Kind.DATASET and b.transform == source
         assert dict(b.params) == {"corruption": a.transform, "severity": a.params["severity"]}
         assert b.tags == a.tags
 

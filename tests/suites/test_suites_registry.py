@@ -7,13 +7,13 @@ import pytest
 
 from freqbench.attacks import ATTACKS
 from freqbench.config import SuiteOptions
-from freqbench.data import REPLAYS
+from freqbench.data import C_DATASETS
 from freqbench.perturbations import PERTURBATIONS
 from freqbench.report.summaries import SUMMARIES
 from freqbench.suites import SUITES, Kind
 from freqbench.suites.base import parse_condition_key
 
-REGISTRY = {Kind.PERTURBATION: PERTURBATIONS, Kind.ATTACK: ATTACKS, Kind.REPLAY: REPLAYS}
+REGISTRY = {Kind.PERTURBATION: PERTURBATIONS, Kind.ATTACK: ATTACKS, Kind.DATASET: C_DATASETS}
 
 
 @pytest.mark.parametrize("name", SUITES.names())

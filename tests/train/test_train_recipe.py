@@ -42,7 +42,9 @@ TEST = stripes(40, seed=1, split="test")
 
 
 def _cfg(out: Path, **changes: object) -> TrainConfig:
-    base = TrainConfig(model="resnet20_fashion_mnist", dataset="stripes", out=out, epochs=2, batch_size=16, lr=0.05)
+    base = TrainConfig(
+        model="resnet20_fashion_mnist", dataset="stripes", out=out, epochs=2, batch_size=16, lr=0.05
+    )
     return replace(base, **changes)  # type: ignore[arg-type]
 
 

@@ -1,6 +1,6 @@
-"""Replayed CIFAR-10-C files enter the result key through the bytes read, not the folder they sit in.
+"""C dataset files (CIFAR-10-C) enter the result key through the bytes read, not the folder they sit in.
 
-Two C layouts with the same shapes and different images: the replayed condition gets another content
+Two C layouts with the same shapes and different images: the C dataset condition gets another content
 key (the clean one keeps its key), a real ``freqbench run`` on files replaced in place refuses to take
 the stored result for the new files (exit 2, nothing stored changes), and a run into another ``--out``
 gives the per-sample losses computed here directly from the new files.
@@ -90,7 +90,7 @@ def test_other_files_are_another_key(tmp_path: Path) -> None:
 
 
 def _expected_losses(severity5: np.ndarray) -> np.ndarray:
-    """Per-sample cross-entropy of the model on the replayed images, computed here."""
+    """Per-sample cross-entropy of the model on the images read back, computed here."""
     torch.manual_seed(0)  # how `freqbench run --seed 0` builds a random-init model
     with pytest.warns(UserWarning, match="randomly initialised"):
         model, _ = load_model("resnet20_cifar10")

@@ -1,8 +1,8 @@
-"""The command that reads a ``make-c`` output folder back: which replay, which ``--data-root``.
+"""The command that reads a ``make-c`` output folder back: which C dataset suite, which ``--data-root``.
 
-A run takes one ``--data-root`` for both the clean dataset and the replayed files, and the replay
+A run takes one ``--data-root`` for both the clean dataset and the C dataset files, and the C dataset
 (:class:`~freqbench.data.cifar_c.CSource`) finds a C folder only as ``ROOT/CIFAR-10-C`` (its release
-folder name) or as ``ROOT`` itself. :func:`replay_command` therefore works out, from what was actually
+folder name) or as ``ROOT`` itself. :func:`read_back_command` therefore works out, from what was actually
 written, a root under which the *same* clean dataset that ``make-c`` read and the written folder are
 both found, and prints the whole command (suite, dataset, corruptions, ``--limit``):
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from freqbench.corruption_names import BENCHMARK, SEVERITIES
 from freqbench.data.base import DataRequest
 from freqbench.data.cifar_c import (
+    C_DATASETS,
     LABELS_FILE,
-    REPLAYS,
     CSource,
     c_folder_name,
     list_corruptions,
@@ -32,11 +32,11 @@ from freqbench.data.sources import SOURCES, locate
 from freqbench.errors import MissingDataError
 
 
-def replay_source(dataset: str, num_classes: int) -> CSource | None:
-    """The replay that reads a C folder made from ``dataset``: its own release, else the smallest
+def c_source_for(dataset: str, num_classes: int) -> CSource | None:
+    """The C dataset that reads a C folder made from ``dataset``: its own release, else the smallest
     release whose class count covers ``num_classes`` (labels are compared, not class names); None
     when no release holds that many classes."""
-    REPLAYS.names()  # the releases register their sources on import
+    C_DATASETS.names()  # the releases register their sources on import
     releases = [s for s in (SOURCES.get(n) for n in SOURCES.names()) if isinstance(s, CSource)]
     own = [s for s in releases if s.release.folder == c_folder_name(dataset)]
     if own:
@@ -56,7 +56,7 @@ def _clean_location(dataset: str, root: Path | None) -> Path | None:
         return None
 
 
-def replay_command(dataset: str, folder: Path, *, data_root: Path | None, seed: int = 0) -> str:
+def read_back_command(dataset: str, folder: Path, *, data_root: Path | None, seed: int = 0) -> str:
     """The exact command(s) that evaluate the C folder ``folder`` made from ``dataset``.
 
     Args:
@@ -73,9 +73,9 @@ def replay_command(dataset: str, folder: Path, *, data_root: Path | None, seed: 
     folder = Path(folder).resolve()
     labels = open_npy(folder / LABELS_FILE)
     num_classes = int(labels.max()) + 1
-    source = replay_source(dataset, num_classes)
+    source = c_source_for(dataset, num_classes)
     if source is None:
-        return f"no replay suite reads labels of {num_classes} classes (cifar10c: 10, cifar100c: 100)"
+        return f"no C dataset suite reads labels of {num_classes} classes (cifar10c: 10, cifar100c: 100)"
     indices = read_c_indices(folder, rows=len(labels) // len(SEVERITIES))
     corruptions = list_corruptions(folder)
     args = ["freqbench", "run", "--suite", source.name, "--dataset", dataset]

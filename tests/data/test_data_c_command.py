@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 
 from freqbench.corruption_names import SEVERITIES
-from freqbench.data import DATASETS, REPLAYS, DataRequest
+from freqbench.data import C_DATASETS, DATASETS, DataRequest
+from freqbench.data.c_command import read_back_command
 from freqbench.data.catalog import import_dataset
 from freqbench.data.cifar_c import CWriter
-from freqbench.data.replay_hint import replay_command
 
 CLASSES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 
@@ -53,7 +53,7 @@ def _argv(command: str) -> dict[str, str]:
 
 def _check_finds_both(dataset: str, root: Path, labels: np.ndarray) -> None:
     clean = DATASETS.get(dataset)(DataRequest(root=root, download=False))
-    replay = REPLAYS.get("cifar10c")(DataRequest(root=root, download=False), corruption="fog", severity=1)
+    replay = C_DATASETS.get("cifar10c")(DataRequest(root=root, download=False), corruption="fog", severity=1)
     x, y = replay.batch(replay.dataset.indices)
     np.testing.assert_array_equal(y.numpy(), clean.labels[replay.dataset.indices])
     np.testing.assert_array_equal(y.numpy(), labels)
@@ -62,7 +62,7 @@ def _check_finds_both(dataset: str, root: Path, labels: np.ndarray) -> None:
 def test_out_equal_to_data_root_uses_that_root(tmp_path: Path) -> None:
     labels = write_cifar10(tmp_path / "r")
     folder = write_c(tmp_path / "r", labels)
-    cmd = replay_command("cifar10", folder, data_root=tmp_path / "r", seed=3)
+    cmd = read_back_command("cifar10", folder, data_root=tmp_path / "r", seed=3)
     args = _argv(cmd)
     assert cmd.startswith("freqbench run --suite cifar10c --dataset cifar10 --corruptions fog")
     assert args["--data-root"] == str(tmp_path / "r") and args["--seed"] == "3" and "--limit" not in args
@@ -72,7 +72,7 @@ def test_out_equal_to_data_root_uses_that_root(tmp_path: Path) -> None:
 def test_clean_data_in_the_cache_uses_the_written_folder(tmp_path: Path, _home: Path) -> None:
     labels = write_cifar10(_home / "datasets" / "cifar10")
     folder = write_c(tmp_path / "out", labels[[1, 4]], indices=np.array([1, 4]))
-    cmd = replay_command("cifar10", folder, data_root=None)
+    cmd = read_back_command("cifar10", folder, data_root=None)
     args = _argv(cmd)
     assert args["--data-root"] == str(folder) and args["--limit"] == "2"
     _check_finds_both("cifar10", folder, labels[[1, 4]])
@@ -81,7 +81,7 @@ def test_clean_data_in_the_cache_uses_the_written_folder(tmp_path: Path, _home: 
 def test_separate_roots_import_the_folder_first(tmp_path: Path) -> None:
     labels = write_cifar10(tmp_path / "r")
     folder = write_c(tmp_path / "elsewhere", labels[[0, 2, 5]], indices=np.array([0, 2, 5]))
-    cmd = replay_command("cifar10", folder, data_root=tmp_path / "r")
+    cmd = read_back_command("cifar10", folder, data_root=tmp_path / "r")
     importing, run = cmd.split(" && ")
     assert shlex.split(importing) == ["freqbench", "data", "import", "cifar10c", str(folder)]
     assert _argv(run)["--data-root"] == str(tmp_path / "r") and _argv(run)["--limit"] == "3"
@@ -91,8 +91,8 @@ def test_separate_roots_import_the_folder_first(tmp_path: Path) -> None:
 
 def test_replay_is_chosen_by_dataset_then_class_count(tmp_path: Path) -> None:
     few = write_c(tmp_path, np.array([0, 3]), folder="A-C")
-    assert "--suite cifar10c" in replay_command("imagefolder:x", few, data_root=None)
+    assert "--suite cifar10c" in read_back_command("imagefolder:x", few, data_root=None)
     many = write_c(tmp_path, np.array([0, 42]), folder="B-C")
-    assert "--suite cifar100c" in replay_command("imagefolder:x", many, data_root=None)
+    assert "--suite cifar100c" in read_back_command("imagefolder:x", many, data_root=None)
     too_many = write_c(tmp_path, np.array([0, 200]), folder="C-C")
-    assert replay_command("imagefolder:x", too_many, data_root=None).startswith("no replay suite")
+    assert read_back_command("imagefolder:x", too_many, data_root=None).startswith("no C dataset suite")
