@@ -356,7 +356,9 @@ class RunStore:
             if self.manifest_path.is_file():
                 old = self.read_manifest()
                 data["invocations"] = [*old.get("invocations", []), *data.get("invocations", [])]
-                data["created"] = old.get("created", data.get("created"))
+                created = old.get("created", data.get("created"))
+                if created is not None:  # a manifest without one keeps having none, never null
+                    data["created"] = created
             devices = [
                 i["device"] for i in data.get("invocations", []) if isinstance(i, dict) and "device" in i
             ]

@@ -239,3 +239,11 @@ def test_damaged_manifests_are_typed_errors(tmp_path, text: str | None, message:
 def test_content_key_is_order_independent_and_sensitive() -> None:
     assert content_key({"a": 1, "b": [1, 2]}) == content_key({"b": [1, 2], "a": 1})
     assert content_key({"a": 1}) != content_key({"a": 2})
+
+
+def test_rewriting_a_manifest_without_created_keeps_it_readable(tmp_path) -> None:
+    store = RunStore(tmp_path / "run")
+    manifest = {"config": RunConfig(suite="frequency").to_dict(), "invocations": []}
+    store.write_manifest(manifest)
+    store.write_manifest(manifest)  # no "created" in either: it must not become null
+    assert "created" not in store.read_manifest()
