@@ -17,7 +17,7 @@ from freqbench.corruption_names import SEVERITIES
 from freqbench.data import C_DATASETS, DATASETS, DataRequest
 from freqbench.data.c_command import read_back_command
 from freqbench.data.catalog import import_dataset
-from freqbench.data.cifar_c import CWriter
+from freqbench.data.cifar_c_writer import CWriter
 
 CLASSES = [b"airplane", b"automobile", b"bird", b"cat", b"deer", b"dog", b"frog", b"horse", b"ship", b"truck"]
 

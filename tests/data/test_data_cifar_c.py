@@ -17,7 +17,8 @@ import pytest
 
 from freqbench.data import C_DATASETS, DataFormatError, DataRequest
 from freqbench.data.catalog import import_dataset
-from freqbench.data.cifar_c import RELEASED_CORRUPTIONS, CWriter, _open_npy, c_folder_name, write_c_dataset
+from freqbench.data.cifar_c import RELEASED_CORRUPTIONS, _open_npy, c_folder_name
+from freqbench.data.cifar_c_writer import CWriter, write_c_dataset
 from freqbench.data.sources import SOURCES
 from freqbench.errors import ChecksumError, ConfigError, MissingDataError
 

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from freqbench.data import C_DATASETS, DataFormatError, DataRequest
-from freqbench.data.cifar_c import CWriter, list_corruptions
+from freqbench.data.cifar_c import list_corruptions
+from freqbench.data.cifar_c_writer import CWriter
 from freqbench.errors import ConfigError, MissingDataError
 
 N = 4

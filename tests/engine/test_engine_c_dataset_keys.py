@@ -24,7 +24,7 @@ from freqbench import api
 from freqbench.api import build_model, get_suite, load_dataset
 from freqbench.config import RunConfig, SuiteOptions
 from freqbench.data import DataRequest
-from freqbench.data.cifar_c import write_c_dataset
+from freqbench.data.cifar_c_writer import write_c_dataset
 from freqbench.engine.loop import condition_key
 from freqbench.engine.steps import StepContext, build_step
 from freqbench.models import load_model
