@@ -9,6 +9,11 @@ Two ways, chosen by the mask's shape (the numbers are the same either way, to ro
   ky), then the inverse ``y = v Q``. Three GEMMs per image (one batched), no elementwise pass:
   2 H^2 W + 4 H W^2 flops, 196 kflop at 32 x 32 against 262 kflop for transform, mask, inverse. The
   (W, H, H) operator is cached by the mask's content.
+- *separable* (a shared mask whose basis coefficients are a product ``S = a b^T`` to within 8 units of
+  rounding of the compute dtype, e.g. every Gaussian low-pass): ``y = A x B`` with ``A = P^T diag(a) P``
+  (H x H) and ``B = Q^T diag(b) Q`` (W x W), two GEMMs with 2 H^2 W + 2 H W^2 flops per image. On a
+  quiet 2-thread run of ``bench_spectral_mask.py --quick`` (1024 x 3 x 32 x 32 float32, Gaussian r = 8)
+  it took about half the time of the operator way (2.95x faster than ``torch.fft``, 3.25x a copy).
 - *elementwise* (per-channel (C, H, W//2+1) or per-sample (B, 1, H, W//2+1) masks): ``Z = P x Q^T``,
   ``Y = S * Z + D * swap(Z)``, ``y = P^T Y Q``.
 
@@ -75,6 +80,19 @@ class _Operator:
     complement: bool
 
 
+@dataclass(frozen=True)
+class _Separable:
+    """The operator of a shared mask whose basis coefficients are a product ``S = a b^T``.
+
+    Attributes:
+        rows: (H, H) ``A = P^T diag(a) P``, applied along H.
+        cols: (W, W) ``B = Q^T diag(b) Q``, applied along W.
+    """
+
+    rows: torch.Tensor
+    cols: torch.Tensor
+
+
 class _OperatorCache:
     """The operators of the last few masks, keyed by the masks' content.
 
@@ -84,9 +102,9 @@ class _OperatorCache:
 
     def __init__(self, size: int = 32) -> None:
         self.size = size
-        self._entries: OrderedDict[tuple[object, ...], _Operator] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], _Operator | _Separable] = OrderedDict()
 
-    def get(self, mask: torch.Tensor, width: int, dtype: torch.dtype) -> _Operator:
+    def get(self, mask: torch.Tensor, width: int, dtype: torch.dtype) -> _Operator | _Separable:
         content = mask.detach().to("cpu", torch.float64).contiguous().numpy().tobytes()
         key = (width, dtype, mask.device, tuple(mask.shape), content)
         op = self._entries.get(key)
@@ -104,11 +122,28 @@ def _active_columns(s: torch.Tensor, d: torch.Tensor | None) -> torch.Tensor:
     return used | (d != 0).any(0) if d is not None else used
 
 
-def _build_operator(mask: torch.Tensor, width: int, dtype: torch.dtype) -> _Operator:
+def _separable(s: torch.Tensor, height: int, width: int, dtype: torch.dtype) -> _Separable | None:
+    """``S = a b^T`` to within 8 units of rounding of ``dtype`` (relative to its norm), or None."""
+    u, sv, vh = torch.linalg.svd(s)
+    if sv[0] == 0 or sv[1:].amax() > 8 * torch.finfo(dtype).eps * sv[0]:
+        return None
+    a, b = u[:, 0] * sv[0].sqrt(), vh[0] * sv[0].sqrt()
+    p = real_dft_matrix(height, torch.float64, s.device)
+    q = real_dft_matrix(width, torch.float64, s.device)
+    rows = (p.t() * a) @ p
+    cols = (q.t() * b) @ q
+    return _Separable(rows.to(dtype).contiguous(), cols.to(dtype).contiguous())
+
+
+def _build_operator(mask: torch.Tensor, width: int, dtype: torch.dtype) -> _Operator | _Separable:
     height = mask.shape[-2]
     m = mask.reshape(height, -1).to(torch.float64)
     s, d = mask_in_basis(m, width)
     s, d = s.contiguous(), (d.contiguous() if d is not None else None)
+    if d is None and min(height, width) > 1:
+        product = _separable(s, height, width, dtype)
+        if product is not None:
+            return product
     # A mask acts only through the basis columns where it is nonzero (17 of 32 for an ideal low-pass
     # r = 8 at 32 x 32). A high-pass is better applied as x - A_(1 - M) x, whose columns are few.
     active = _active_columns(s, d)
@@ -143,7 +178,15 @@ def _chunk(n: int, plane_bytes: int, device: torch.device) -> int:
     return max(1, min(n, CHUNK_BYTES // plane_bytes))
 
 
-def _apply_operator(x: torch.Tensor, op: _Operator) -> torch.Tensor:
+def _apply_separable(x: torch.Tensor, op: _Separable) -> torch.Tensor:
+    b, c, h, w = x.shape
+    t = torch.mm(x.reshape(b * c * h, w), op.cols).view(b * c, h, w)
+    return torch.matmul(op.rows, t).view(b, c, h, w)
+
+
+def _apply_operator(x: torch.Tensor, op: _Operator | _Separable) -> torch.Tensor:
+    if isinstance(op, _Separable):
+        return _apply_separable(x, op)
     b, c, h, w = x.shape
     n, j = b * c, op.q.shape[0]
     flat = x.reshape(n * h, w)

@@ -281,3 +281,17 @@ def test_backends_that_cannot_serve_raise() -> None:
         apply_spectral_mask(torch.zeros(1, 1, 8, 257), torch.ones(8, 129), backend="matmul")
     with spectral_mask_backend("triton"), pytest.raises(BackendError, match="'triton' cannot serve"):
         apply_spectral_mask(torch.zeros(1, 1, 8, 8), torch.ones(8, 5))
+
+
+@pytest.mark.parametrize("size", [(32, 32), (28, 28), (31, 31), (24, 40)])
+def test_matmul_takes_the_separable_way_exactly_for_product_masks(size) -> None:
+    from freqbench.ops import spectral_mask_matmul as mm
+
+    h, w = size
+    gauss = frequency_mask("low", 5, (h, w), profile="gaussian", dtype=torch.float64)
+    ideal = frequency_mask("low", 5, (h, w), dtype=torch.float64)
+    assert isinstance(mm._build_operator(gauss, w, torch.float64), mm._Separable)
+    assert not isinstance(mm._build_operator(ideal, w, torch.float64), mm._Separable)
+    x = np.random.default_rng(1).random((2, 3, h, w))
+    got = apply_spectral_mask(torch.from_numpy(x), gauss, backend="matmul").numpy()
+    np.testing.assert_allclose(got, numpy_reference(x, gauss.numpy()), atol=1e-12, rtol=0)
