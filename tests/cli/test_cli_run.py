@@ -7,6 +7,7 @@ import io
 import json
 
 import pytest
+from cli_helpers import run_main as _main
 from typer.testing import CliRunner
 
 from freqbench.cli.main import app
@@ -18,22 +19,6 @@ MODEL = "resnet20_cifar10"  # architecture only: seeded random initialisation
 
 def _run(*args: str):
     return runner.invoke(app, list(args), catch_exceptions=False)
-
-
-def _main(*args: str):
-    """Through main(), which turns freqbench errors into exit code 2."""
-    import sys
-
-    from freqbench.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["freqbench", *args]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    return e.value.code
 
 
 def test_run_report_and_check(image_folder, tmp_path) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main as _main
+from cli_helpers import snapshot as _snapshot
 from typer.testing import CliRunner
 
 from freqbench.cli.main import app
@@ -21,24 +22,6 @@ CHEAP = ["--suite", "corruptions", "--corruptions", "gaussian_noise", "--severit
 
 def _args(folder: Path, out: Path, *extra: str) -> list[str]:
     return ["run", *CHEAP, "--dataset", f"imagefolder:{folder}", "--out", str(out), "--limit", "8", *extra]
-
-
-def _main(*args: str) -> int:
-    """Through main(), which turns freqbench errors into exit code 2."""
-    from freqbench.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["freqbench", *args]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    return int(e.value.code or 0)
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _error_line(err: str) -> str:

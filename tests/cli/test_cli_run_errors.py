@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from cli_helpers import run_main as _main
+from cli_helpers import snapshot as _snapshot
 from typer.testing import CliRunner
 
 from freqbench.cli.main import app
@@ -171,23 +172,6 @@ CASES: list[tuple[str, list[str], Callable[[Path], None] | None, str]] = [
         "records.jsonl",
     ),
 ]
-
-
-def _main(*args: str) -> int:
-    from freqbench.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["freqbench", *args]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    return int(e.value.code or 0)
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize(("args", "damage", "message"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])

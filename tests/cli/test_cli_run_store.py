@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import snapshot as _snapshot
 from PIL import Image
 
 from freqbench.suites.base import build_suite
@@ -59,10 +60,6 @@ def _records(out: Path) -> list[str]:
 
 def _last_line(stderr: str) -> str:
     return stderr.strip().splitlines()[-1]
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,12 @@ that already holds a run, whose files must stay byte for byte the same.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_helpers import run_main as _main
+from cli_helpers import snapshot as _snapshot
 from PIL import Image
 
 from freqbench import api
@@ -97,23 +98,6 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         api.run(config)
     return config.out
-
-
-def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-def _main(*args: str) -> int:
-    from freqbench.cli.main import main
-
-    old = sys.argv
-    sys.argv = ["freqbench", *args]
-    try:
-        with pytest.raises(SystemExit) as e:
-            main()
-    finally:
-        sys.argv = old
-    return int(e.value.code or 0)
 
 
 @pytest.mark.parametrize(("filt", "message"), CASES, ids=[c[0] for c in CASES])
