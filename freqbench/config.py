@@ -24,6 +24,8 @@ DEFAULT_MODEL = "resnet20_fashion_mnist"
 DEFAULT_DATASET = "fashion_mnist"
 #: seeds are unsigned 64-bit integers (torch's generators take nothing wider)
 SEED_LIMIT = 2**64
+#: ``RunConfig.suite`` of a probe run: ``probe:NAME``
+PROBE_PREFIX = "probe:"
 #: the fields of :class:`RunConfig` that decide results (compared with a run directory's stored config)
 RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "shard", "options")
 
@@ -64,6 +66,12 @@ def _list_of(read: Callable[[Any, str], Any]) -> Callable[[Any, str], tuple[Any,
     return go
 
 
+def _object(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise ConfigError(f"{where} must be an object, got {_kind(v)}")
+    return dict(v)
+
+
 def _path(v: Any, where: str) -> Path:
     return Path(_str(v, where))
 
@@ -101,12 +109,15 @@ class SuiteOptions:
         corruptions: restrict a corruption suite to these names.
         severities: restrict a corruption suite to these severities.
         baseline: model name used for mCE / relative mCE (never implicit).
+        probe: a probe run's (``suite="probe:NAME"``) resolved probe options, every field of the
+            probe's options dataclass as JSON values; no suite reads it.
     """
 
     eps: tuple[str, ...] | None = None
     corruptions: tuple[str, ...] | None = None
     severities: tuple[int, ...] | None = None
     baseline: str | None = None
+    probe: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
@@ -126,6 +137,7 @@ _OPTION_READERS: dict[str, Callable[[Any, str], Any]] = {
     "corruptions": _optional(_list_of(_str)),
     "severities": _optional(_list_of(_int)),
     "baseline": _optional(_str),
+    "probe": _optional(_object),
 }
 
 
@@ -134,8 +146,9 @@ class RunConfig:
     """Everything that defines a run.
 
     Attributes:
-        suite: suite name (``frequency``, ``corruptions``...).
-        models: model names, wildcards already expanded.
+        suite: suite name (``frequency``, ``corruptions``...), or ``probe:NAME`` for a probe run
+            (``freqbench probe NAME``; its options in ``options.probe``).
+        models: model names, wildcards already expanded (empty only for a probe that reads no model).
         dataset: dataset name (``fashion_mnist``, ``imagefolder:PATH``...).
         split: dataset split.
         limit: evaluate the fixed ``limit``-sample subset of ``ArrayDataset.subset`` (None: all).
@@ -177,7 +190,7 @@ class RunConfig:
         index, count = self.shard
         if not (count >= 1 and 0 <= index < count):
             raise ConfigError(f"shard must be INDEX/COUNT with 0 <= INDEX < COUNT, got {index}/{count}")
-        if not self.models:
+        if not self.models and not self.suite.startswith(PROBE_PREFIX):
             raise ConfigError("at least one model is required")
 
     def replace(self, **changes: Any) -> RunConfig:

@@ -102,13 +102,14 @@ def get_suite(name: str, options: SuiteOptions | None = None) -> Suite:
 
 
 def list_names(kind: str, pattern: str = "*") -> list[str]:
-    """Names in one registry: models, datasets, suites, perturbations, attacks, recipes.
+    """Names in one registry: models, datasets, suites, perturbations, attacks, probes, recipes.
 
     Aliases follow the names, marked ``NAME  (alias of CANONICAL)``; the C datasets (``cifar10c``)
     follow the datasets, marked with the suite that reads them; with ``*``, the prefix families last,
     as ``PREFIX:<...>  (help)``.
     """
     from freqbench.attacks import ATTACKS
+    from freqbench.probes import PROBES
     from freqbench.train.recipes import RECIPES
 
     registries: dict[str, Any] = {
@@ -117,6 +118,7 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
         "suites": SUITES,
         "perturbations": PERTURBATIONS,
         "attacks": ATTACKS,
+        "probes": PROBES,
         "recipes": RECIPES,
     }
     if kind not in registries:
@@ -127,6 +129,8 @@ def list_names(kind: str, pattern: str = "*") -> list[str]:
     names += [f"{a}  (alias of {n})" for a, n in aliases if fnmatch.fnmatchcase(a, pattern)]
     if kind == "datasets":  # read condition by condition beside their clean dataset, by their suite
         names += [f"{n}  (corrupted files: --suite {n})" for n in C_DATASETS.names(pattern)]
+    if kind == "probes":
+        names = [f"{n}  ({PROBES.get(n).summary})" for n in names]
     if pattern == "*":
         names += [f"{p}:<...>  ({h})" for p, h in reg.prefixes().items()]
     return names

@@ -16,6 +16,7 @@ from freqbench._version import __version__
 from freqbench.config import RunConfig
 from freqbench.data import ArrayDataset
 from freqbench.engine.loop import ModelUnderTest
+from freqbench.probes.base import Probe
 from freqbench.suites import Suite
 
 
@@ -41,7 +42,7 @@ def _versions() -> dict[str, str]:
 
 def manifest(
     config: RunConfig,
-    suite: Suite,
+    suite: Suite | Probe,
     device: torch.device,
     models: Sequence[ModelUnderTest],
     *,
@@ -51,15 +52,21 @@ def manifest(
     """The run's manifest: config, provenance (versions, weights, data) and this invocation.
 
     ``data`` is the evaluated (sub)set and ``available`` the size of the split it was taken from, so
-    the report can say when ``--limit`` exceeded the dataset.
+    the report can say when ``--limit`` exceeded the dataset. A probe run records its probe under
+    ``suites`` as ``probe:NAME`` with the probe's version, and under ``probes`` (what its plots are).
     """
+    if isinstance(suite, Probe):
+        job, summaries, probes = f"probe:{suite.name}", [], [suite.name]
+    else:
+        job, summaries, probes = suite.name, list(suite.summaries), []
     now = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     dev = str(device) if device.type != "cuda" else f"{device} ({torch.cuda.get_device_name(device)})"
     out: dict[str, Any] = {
         "freqbench_version": __version__,
         "config": config.to_dict(),
-        "suites": {suite.name: suite.version},
-        "summaries": list(suite.summaries),
+        "suites": {job: suite.version},
+        "summaries": summaries,
+        "probes": probes,
         "versions": _versions(),
         "git": _git_hash(),
         "device": dev,

@@ -22,6 +22,7 @@ from freqbench.errors import ConfigError, FreqbenchError
 
 if TYPE_CHECKING:
     from freqbench.api import RunResult
+    from freqbench.store.run import Record, RunStore
 
 app = typer.Typer(
     name="freqbench",
@@ -248,22 +249,35 @@ def _execute(config: RunConfig, *, force: bool) -> RunResult:
 
 def _print_run(result: RunResult, *, details: bool) -> None:
     """The run's tables on the terminal, then its plots and ``report.md`` in the run directory."""
+    _write_report(result.store, result.records, evaluated=result.evaluated, details=details)
+
+
+def _write_report(
+    store: RunStore,
+    records: list[Record],
+    *,
+    evaluated: int,
+    details: bool = False,
+    what: str = "condition(s)",
+) -> None:
+    """Tables on the terminal, then plots and ``report.md`` (linking them) in the run directory."""
     from freqbench import api
     from freqbench.report.plots import write_plots
     from freqbench.report.render import print_console
     from freqbench.store.run import REPORT, atomic_write_bytes
 
-    manifest = result.store.read_manifest()
-    print_console(result.records, manifest, console=out, details=details)
-    write_plots(result.store)  # before report.md, which links them
-    md = result.store.root / REPORT
-    atomic_write_bytes(md, api.render(result.store.root, "md").encode())
-    err.print(f"{result.evaluated} condition(s) evaluated; report: {md}")
+    print_console(records, store.read_manifest(), console=out, details=details)
+    write_plots(store)  # before report.md, which links them
+    md = store.root / REPORT
+    atomic_write_bytes(md, api.render(store.root, "md").encode())
+    err.print(f"{evaluated} {what} evaluated; report: {md}")
 
 
 @app.command()
 def ls(
-    kind: Annotated[str, typer.Argument(help="models, datasets, suites, perturbations, attacks or recipes")],
+    kind: Annotated[
+        str, typer.Argument(help="models, datasets, suites, perturbations, attacks, probes or recipes")
+    ],
     pattern: Annotated[str, typer.Argument(help="fnmatch pattern, e.g. 'resnet*'")] = "*",
 ) -> None:
     """List registered names."""
@@ -384,6 +398,8 @@ def main() -> None:
 
 # subcommands that live in their own modules register on the shared apps
 from freqbench.cli import data as _data  # noqa: E402, F401
+from freqbench.cli.probe import probe as _probe  # noqa: E402
 from freqbench.cli.train import train as _train  # noqa: E402
 
+app.command("probe")(_probe)
 app.command("train")(_train)

@@ -13,11 +13,26 @@ default model was made with (the standard recipe)::
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from freqbench.config import DEFAULT_DATASET, DEFAULT_MODEL
+from freqbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from freqbench.train.config import Precision
+
+
+def _precision(text: str) -> Precision:
+    from freqbench.train.config import Precision
+
+    try:
+        return Precision(text)
+    except ValueError:
+        raise ConfigError(
+            f"--precision must be one of {', '.join(p.value for p in Precision)}, got {text!r}"
+        ) from None
 
 
 def train(
@@ -59,6 +74,9 @@ def train(
         str | None, typer.Option(help="adversarial: PGD step, e.g. 2/255 [default: 2/255]")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="adversarial: PGD steps [default: 7]")] = None,
+    precision: Annotated[
+        str, typer.Option(help="fp32, or bf16 (autocast mixed precision for the training step)")
+    ] = "fp32",
 ) -> None:
     """Train MODEL on DATASET with SGD (Nesterov, cosine schedule), crop + flip and RECIPE; export it."""
     from freqbench.train.recipe import TrainConfig
@@ -89,6 +107,7 @@ def train(
         device=device,
         num_threads=threads,
         recipe=chosen,
+        precision=_precision(precision),
     )
     result = run_training(cfg, data_root=data_root, progress=progress)
     typer.echo(f"test accuracy {result.test_accuracy:.4f} after {len(result.history)} epochs")

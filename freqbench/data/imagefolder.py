@@ -15,6 +15,9 @@ refused with :class:`~freqbench.errors.ConfigError`):
 
 - ``PATH/train/<class>/<image>`` and/or ``PATH/test/<class>/<image>`` (every top-level folder named
   after a split; in an archive, the top folders): each of those splits, read from its folder;
+- a folder without class folders that holds archives named after splits (``train.tar.gz`` and
+  ``test.tar.gz``, as in the shared CIFAR-10 JPEG folder): each of those splits, read from its
+  archive, so ``freqbench train --dataset imagefolder:FOLDER`` finds both;
 - a single ``<class>/<image>`` tree: the split named by the tree's own folder (``.../train/``), by
   the archive's top folder (``train/<class>/...``, as in the CIFAR-10 JPEG ``train.tar.gz``) or, for
   an archive without one, by the archive's name (``train.tar.gz``); ``test`` when none of those is a
@@ -108,10 +111,30 @@ def _class_dirs(root: Path) -> list[Path]:
     return [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
 
 
+def split_archives(root: Path) -> dict[str, Path]:
+    """The archives in folder ``root`` named after a split (``train.tar.gz`` -> ``"train"``)."""
+    found: dict[str, Path] = {}
+    for f in sorted(root.iterdir()):
+        if f.is_file() and not f.name.startswith(".") and f.name.lower().endswith(_ARCHIVE_SUFFIXES):
+            split = _named_split(_archive_stem(f))
+            if split is not None:
+                if split in found:
+                    raise DataFormatError(
+                        f"imagefolder:{root} holds two archives for split {split!r}: "
+                        f"{found[split].name} and {f.name}; keep one"
+                    )
+                found[split] = f
+    return found
+
+
 def _scan_folder(root: Path, split: str) -> list[tuple[str, str, Payload]]:
     if not root.is_dir():
         raise MissingDataError(f"imagefolder: expected a folder or a tar archive at {root}, found nothing")
     tops = _class_dirs(root)
+    archives = split_archives(root) if not tops else {}
+    if archives:
+        _check_split(root, list(archives), split)
+        return _scan_archive(archives[split], split)
     if tops and all(d.name in SPLITS for d in tops) and any(_class_dirs(d) for d in tops):
         _check_split(root, [d.name for d in tops], split)
         root = root / split

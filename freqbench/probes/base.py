@@ -6,7 +6,8 @@ filter frequency responses, Fourier heat maps, Fourier masks. Each probe module 
 - a frozen options dataclass (every field has a default, so ``Options()`` is the documented setting),
 - a pure function ``probe(model, data, options, *, seed, progress) -> Result`` with explicit arguments,
 - a frozen result dataclass of numpy arrays and metadata that implements :class:`ProbeResult`: the
-  arrays a run store writes (``arrays()``, plain numpy, fixed names) and a JSON-able ``meta()``,
+  arrays a run store writes (``arrays()``, plain numpy, fixed names), a JSON-able ``meta()`` and the
+  numbers it reports as records (``measures()``: each with n and a 95% interval where one applies),
 
 and registers a :class:`Probe` entry that ties them together under its name. The entry is what a
 ``freqbench probe NAME`` command resolves; :meth:`Probe.configure` builds the options from written
@@ -25,7 +26,7 @@ import contextlib
 import dataclasses
 import enum
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -35,13 +36,47 @@ from torch import nn
 from freqbench.data.base import ArrayDataset
 from freqbench.errors import ConfigError, IncompatibleError
 from freqbench.registry import Registry
+from freqbench.store.aggregate import Estimate
 
 #: ``progress(done, total)``: called as work completes (units are the probe's own, e.g. forward passes)
 Progress = Callable[[int, int], None]
 
 
+@dataclass(frozen=True)
+class Measure:
+    """One number a probe reports, stored as a record (``freqbench probe`` writes one per measure).
+
+    Attributes:
+        condition: what it is about within the probe (``map``, ``layer=conv1``, ``class=cat``).
+        estimate: metric name, value, n and the 95% interval (equal to the value where none applies).
+        tags: grouping labels for tables, plots and ``links`` (JSON-able).
+    """
+
+    condition: str
+    estimate: Estimate
+    tags: dict[str, Any] = field(default_factory=dict)
+
+
+def point(metric: str, value: float, n: int) -> Estimate:
+    """An estimate without an interval (a deterministic quantity: ends equal to the value)."""
+    return Estimate(metric, float(value), int(n), float(value), float(value))
+
+
+def centred_radius(shape: tuple[int, int]) -> np.ndarray:
+    """Radius in cycles per image of each cell of a centred (``fftshift`` layout) map of ``shape``:
+    cell (a, b) is frequency (a - H//2, b - W//2).
+
+    >>> centred_radius((3, 3))[1, 1], centred_radius((3, 3))[0, 0].round(4)
+    (np.float64(0.0), np.float64(1.4142))
+    """
+    h, w = shape
+    ky = np.arange(h, dtype=np.float64)[:, None] - h // 2
+    kx = np.arange(w, dtype=np.float64)[None, :] - w // 2
+    return np.sqrt(ky * ky + kx * kx)
+
+
 class ProbeResult(Protocol):
-    """What every probe returns: arrays for the run store and JSON-able metadata."""
+    """What every probe returns: arrays for the run store, JSON-able metadata and its measures."""
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The result as named numpy arrays (what a run store writes per probe)."""
@@ -49,6 +84,10 @@ class ProbeResult(Protocol):
 
     def meta(self) -> dict[str, Any]:
         """JSON-able facts about the result (options used, sizes, names, summary numbers)."""
+        ...
+
+    def measures(self) -> list[Measure]:
+        """The numbers the result reports (one record each in a run store)."""
         ...
 
 
@@ -201,13 +240,16 @@ def class_names(data: ArrayDataset) -> tuple[str, ...]:
 
 __all__ = [
     "PROBES",
+    "Measure",
     "Probe",
     "ProbeInputs",
     "ProbeResult",
     "Progress",
     "build_options",
+    "centred_radius",
     "check_image_size",
     "class_names",
     "evaluating",
     "model_device",
+    "point",
 ]

@@ -42,10 +42,13 @@ from freqbench.ops.filter_stats import (
     kernel_power_spectrum,
     radial_frequency_statistic,
 )
-from freqbench.probes.base import PROBES, Probe, ProbeInputs
+from freqbench.probes.base import PROBES, Measure, Probe, ProbeInputs
+from freqbench.store.aggregate import mean
 
 #: kernels smaller than this on either side are not analysed (a 1x1 kernel has a flat spectrum)
 MIN_KERNEL = 3
+#: the metric name of the per-slice statistic in records
+STATISTIC = "filter_statistic"
 
 
 @dataclass(frozen=True)
@@ -128,6 +131,19 @@ class FilterSpectrum:
             "bin_edges": self.bin_edges,
             "first_layer_spectra": self.first_layer_spectra,
         }
+
+    def measures(self) -> list[Measure]:
+        """Per layer (``layer=<name>``): the mean statistic over its non-zero slices, n = those slices,
+        a normal 95% interval; the first analysed layer is tagged ``first_layer``."""
+        return [
+            Measure(
+                f"layer={layer.name}",
+                mean(STATISTIC, layer.statistic[np.isfinite(layer.statistic)]),
+                {"layer": layer.name, "order": i, "first_layer": i == 0, "layer_kind": layer.kind},
+            )
+            for i, layer in enumerate(self.layers)
+            if layer.zero_slices < layer.statistic.size
+        ]
 
     def meta(self) -> dict[str, Any]:
         return {

@@ -67,14 +67,16 @@ from freqbench.ops.device import map_batches
 from freqbench.ops.random import SampleGenerator, sample_keys
 from freqbench.probes.base import (
     PROBES,
+    Measure,
     Probe,
     ProbeInputs,
     Progress,
+    centred_radius,
     check_image_size,
     evaluating,
     model_device,
 )
-from freqbench.store.aggregate import wilson_interval
+from freqbench.store.aggregate import mean, proportion, wilson_interval
 
 #: eps of the paper for CIFAR-10 (32 x 32); it uses 15.7 for ImageNet
 DEFAULT_EPS = 4.0
@@ -293,6 +295,32 @@ class FourierHeatmap:
             "clean_correct": self.clean_correct,
             "indices": self.indices,
         }
+
+    @property
+    def high_radius(self) -> float:
+        """Where the high-frequency ring starts: a quarter of the smaller image side, in cycles per image."""
+        return min(self.grid.size) / 4
+
+    def per_image_error(self, cells: np.ndarray | None = None) -> np.ndarray:
+        """Each image's error rate over the map's cells (all, or the cells where ``cells`` is True),
+        counting a mirror pair's two cells: (N,) float64."""
+        radius = np.ones(self.grid.shape, dtype=bool) if cells is None else cells
+        at = radius[self.grid.cells[:, 0], self.grid.cells[:, 1]]
+        weight = np.where(self.grid.self_conjugate, 1.0, 2.0) * at
+        return (~self.correct).astype(np.float64) @ weight / weight.sum()
+
+    def measures(self) -> list[Measure]:
+        """Condition ``map``: ``clean_error`` (Wilson interval), ``mean_error`` over all cells and
+        ``high_frequency_error`` over the cells at radius >= :attr:`high_radius` (means over images of
+        each image's error rate, normal intervals); n = images."""
+        ring = centred_radius(self.grid.shape) >= self.high_radius
+        clean = proportion("clean_error", ~self.clean_correct)
+        tags = {"high_radius": self.high_radius, "eps": self.info.get("eps"), "basis": self.info.get("basis")}
+        return [
+            Measure("map", clean, tags),
+            Measure("map", mean("mean_error", self.per_image_error(), domain=(0.0, 1.0)), tags),
+            Measure("map", mean("high_frequency_error", self.per_image_error(ring), domain=(0.0, 1.0)), tags),
+        ]
 
     def meta(self) -> dict[str, Any]:
         lo, hi = wilson_interval(int((~self.clean_correct).sum()), self.n)

@@ -65,14 +65,17 @@ from freqbench.ops.spectral_mask import apply_spectral_mask, symmetrize_self_con
 from freqbench.ops.spectrum import radial_mean
 from freqbench.probes.base import (
     PROBES,
+    Measure,
     Probe,
     ProbeInputs,
     Progress,
+    centred_radius,
     check_image_size,
     evaluating,
     model_device,
+    point,
 )
-from freqbench.store.aggregate import wilson_interval
+from freqbench.store.aggregate import mean, proportion, wilson_interval
 
 
 class MaskKind(StrEnum):
@@ -231,6 +234,45 @@ class FourierMasks:
             }
         return out
 
+    @property
+    def energy_radius(self) -> float:
+        """Where "high" frequencies start for the mask energy: a quarter of the smaller side
+        (cycles per image)."""
+        return min(self.info["size"]) / 4
+
+    def measures(self) -> list[Measure]:
+        """``dataset_mask``: clean and masked accuracy (Wilson) and the mask's energy fraction above
+        :attr:`energy_radius` (:func:`energy_above`); ``single_masks``: the same accuracies, the share of
+        images whose prediction the mask kept (Wilson) and the mean energy fraction (normal interval)."""
+        r = self.energy_radius
+        tags = {"energy_radius": r}
+        out: list[Measure] = []
+        if self.dataset is not None:
+            d = self.dataset
+            energy = float(energy_above(d.full[None], r)[0])
+            out += [
+                Measure("dataset_mask", proportion("clean_accuracy", d.accuracy.clean_correct), tags),
+                Measure("dataset_mask", proportion("masked_accuracy", d.accuracy.masked_correct), tags),
+                Measure("dataset_mask", point("mask_energy_above", energy, 1), tags),
+            ]
+        if self.single is not None:
+            s = self.single
+            width = int(self.info["size"][1])
+            full = centred(torch.from_numpy(s.masks), width).numpy()
+            out += [
+                Measure("single_masks", proportion("clean_accuracy", s.accuracy.clean_correct), tags),
+                Measure("single_masks", proportion("masked_accuracy", s.accuracy.masked_correct), tags),
+                Measure(
+                    "single_masks",
+                    proportion("prediction_kept", s.clean_prediction == s.masked_prediction),
+                    tags,
+                ),
+                Measure(
+                    "single_masks", mean("mask_energy_above", energy_above(full, r), domain=(0.0, 1.0)), tags
+                ),
+            ]
+        return out
+
     def meta(self) -> dict[str, Any]:
         out = dict(self.info)
         if self.dataset is not None:
@@ -251,6 +293,20 @@ class FourierMasks:
 
 
 # the mask's geometry -----------------------------------------------------------------------------
+def energy_above(full: np.ndarray, radius: float) -> np.ndarray:
+    """Share of each centred full-plane mask's energy (sum of squares) at radius >= ``radius``
+    (cycles per image); NaN for an all-zero mask.
+
+    Shape:
+        (N, H, W) -> (N,).
+    """
+    m2 = np.asarray(full, dtype=np.float64) ** 2
+    ring = centred_radius(m2.shape[-2:]) >= radius
+    total = m2.sum(axis=(-2, -1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.asarray(np.where(total > 0, (m2 * ring).sum(axis=(-2, -1)) / total, np.nan))
+
+
 def column_weights(
     width: int, *, dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu"
 ) -> torch.Tensor:

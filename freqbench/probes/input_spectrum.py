@@ -38,10 +38,21 @@ import torch
 from freqbench.data.base import ArrayDataset
 from freqbench.errors import ConfigError, IncompatibleError
 from freqbench.ops.filter_stats import radial_frequency_statistic
-from freqbench.probes.base import PROBES, Probe, ProbeInputs, Progress, check_image_size, class_names
+from freqbench.probes.base import (
+    PROBES,
+    Measure,
+    Probe,
+    ProbeInputs,
+    Progress,
+    check_image_size,
+    class_names,
+)
+from freqbench.store.aggregate import mean
 
 #: ITU-R BT.601 luma weights (R, G, B)
 LUMA = (0.299, 0.587, 0.114)
+#: the metric name of the per-image statistic in records
+STATISTIC = "spectral_statistic"
 
 
 @dataclass(frozen=True)
@@ -105,6 +116,20 @@ class InputSpectrum:
 
     def meta(self) -> dict[str, Any]:
         return {"classes": list(self.classes), **self.info}
+
+    def measures(self) -> list[Measure]:
+        """Mean of the per-image statistic per class (``class=<name>``) and over all images (``all``),
+        with a normal 95% interval."""
+        out = [
+            Measure(
+                f"class={name}",
+                mean(STATISTIC, self.statistic[self.labels == k]),
+                {"class": name, "label": k},
+            )
+            for k, name in enumerate(self.classes)
+            if int(self.counts[k]) > 0
+        ]
+        return [*out, Measure("all", mean(STATISTIC, self.statistic), {"class": "all"})]
 
 
 def greyscale(x: torch.Tensor) -> torch.Tensor:

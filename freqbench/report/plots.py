@@ -127,6 +127,10 @@ class PlotContext:
 
 PlotFn = Callable[[PlotContext], list[Plot]]
 PLOTS: Registry[PlotFn] = Registry("plot")
+# the probes' pictures: imported on the first lookup of one of these names
+PLOTS.register_lazy_module(
+    "freqbench.report.probe_plots", ("fourier_heatmap", "input_spectrum", "filter_spectrum", "fourier_mask")
+)
 
 
 @contextlib.contextmanager

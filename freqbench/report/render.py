@@ -25,7 +25,7 @@ from rich.table import Table as RichTable
 from freqbench.errors import ConfigError
 from freqbench.report.plot_index import PlotEntry, written_plots
 from freqbench.report.summaries import SUMMARIES
-from freqbench.report.tables import ReportContext, Table, condition_table
+from freqbench.report.tables import ReportContext, Table, condition_table, probe_table
 from freqbench.store.run import Record, RunStore
 
 if TYPE_CHECKING:
@@ -47,6 +47,9 @@ def build_tables(records: Sequence[Record], manifest: Mapping[str, Any]) -> tupl
     summaries: list[Table] = []
     for name in manifest.get("summaries", []):
         summaries.extend(SUMMARIES.get(name)(records, ctx))
+    probes = [str(p) for p in manifest.get("probes", [])]
+    if probes:  # a probe run: its measures are the report; it has no accuracy per condition
+        return [*summaries, *(probe_table(records, p) for p in probes)], []
     return summaries, [condition_table(records, title="accuracy per condition")]
 
 
@@ -63,7 +66,7 @@ def to_markdown(
     out += [f"- **{k}**: {v}" for k, v in _header_lines(records, manifest).items()]
     out.append("")
     for t in summaries:
-        out += _markdown_table(t)
+        out += markdown_table(t)
     if plots:
         out += ["## plots", ""]
         for p in plots:
@@ -71,7 +74,7 @@ def to_markdown(
             if p.caption:
                 out += [f"_{p.caption}_", ""]
     for t in details:
-        out += _markdown_table(t)
+        out += markdown_table(t)
     return "\n".join(out).rstrip() + "\n"
 
 
@@ -88,7 +91,7 @@ def to_html(records: Sequence[Record], manifest: Mapping[str, Any], *, plots: Se
     return document(_header_lines(records, manifest), summaries, details, pictures)
 
 
-def _markdown_table(t: Table) -> list[str]:
+def markdown_table(t: Table) -> list[str]:
     unit = f" ({t.unit})" if t.unit else ""
     lines = [f"## {t.title}{unit}", ""]
     if t.columns:

@@ -86,7 +86,9 @@ class ReportContext:
         cfg = self.manifest.get("config", {})
         datasets = sorted({r.dataset for r in records})
         suites = self.manifest.get("suites", {})
-        ns = sorted({r.n for r in records if r.metric == "accuracy"})
+        ns = sorted({r.n for r in records if r.metric == "accuracy"}) or sorted(
+            {r.n for r in records if r.tags.get("kind") == "probe"}
+        )
         limit = cfg.get("limit")
         data = self.manifest.get("data")
         available = data.get("available") if isinstance(data, Mapping) else None
@@ -129,6 +131,38 @@ def signed_label(label: str, signed: bool) -> str:
 def join_notes(*notes: str) -> str:
     """The non-empty notes, joined into one."""
     return "; ".join(n for n in notes if n)
+
+
+def probe_table(records: Sequence[Record], probe: str) -> Table:
+    """The records of probe ``probe`` (suite ``probe:NAME``): one row per (model, condition), one
+    column per metric, values with their 95% intervals (4 digits; units are each metric's own)."""
+    recs = [r for r in records if r.suite == f"probe:{probe}"]
+    metrics = list(dict.fromkeys(r.metric for r in recs))
+    rows: dict[str, dict[str, Record]] = {}
+    for r in recs:
+        label = f"{r.model} · {r.condition}" if r.model else r.condition
+        rows.setdefault(label, {})[r.metric] = r
+    body = tuple(
+        (
+            label,
+            tuple(
+                Cell(cells[m].value, cells[m].ci_low, cells[m].ci_high, digits=4)
+                if m in cells
+                else Cell(None)
+                for m in metrics
+            ),
+        )
+        for label, cells in rows.items()
+    )
+    return Table(
+        title=f"probe {probe}",
+        columns=tuple(metrics),
+        rows=body,
+        unit="",
+        show_ci=True,
+        row_header="model · condition",
+        note="" if recs else f"no stored {probe} results",
+    )
 
 
 def condition_table(

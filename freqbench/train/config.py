@@ -11,6 +11,13 @@ from freqbench.errors import ConfigError
 from freqbench.train.recipes import Recipe, StandardRecipe
 
 
+class Precision(StrEnum):
+    """Arithmetic of the training forward and backward passes (evaluation and export stay float32)."""
+
+    FP32 = "fp32"
+    BF16 = "bf16"
+
+
 class Schedule(StrEnum):
     """Learning-rate schedules (stepped once per optimiser step)."""
 
@@ -43,6 +50,10 @@ class TrainConfig:
         num_threads: torch CPU threads (None: torch default).
         eval_batch_size: images per evaluation batch.
         recipe: the recipe's own typed config (:mod:`freqbench.train.recipes`; default ``standard``).
+        precision: ``fp32`` (default) or ``bf16``: the training step's forward pass and loss under
+            ``torch.autocast`` with bfloat16 (mixed precision: weights, optimiser state and gradients
+            stay float32; on CPUs with AMX about 2x faster for ResNet-20). Evaluation after each epoch
+            and the exported weights are float32.
     """
 
     model: str = "resnet20_fashion_mnist"
@@ -64,6 +75,7 @@ class TrainConfig:
     num_threads: int | None = None
     eval_batch_size: int = 500
     recipe: Recipe = StandardRecipe()
+    precision: Precision = Precision.FP32
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -80,16 +92,25 @@ class TrainConfig:
         if self.schedule not in tuple(Schedule):
             raise ConfigError(f"schedule must be one of {[str(s) for s in Schedule]}, got {self.schedule!r}")
         object.__setattr__(self, "schedule", Schedule(self.schedule))
+        if self.precision not in tuple(Precision):
+            raise ConfigError(
+                f"precision must be one of {[str(p) for p in Precision]}, got {self.precision!r}"
+            )
+        object.__setattr__(self, "precision", Precision(self.precision))
 
     def fingerprint(self) -> dict[str, Any]:
         """The settings that determine the trained weights (a resumed run must match them).
 
-        The ``standard`` recipe adds no key, so checkpoints written before recipes existed still resume.
+        The ``standard`` recipe and ``fp32`` precision add no key, so checkpoints written before they
+        existed still resume.
         """
         d = asdict(self)
         for key in ("out", "resume", "device", "num_threads", "eval_batch_size", "recipe"):
             d.pop(key)
         d["schedule"] = str(self.schedule)
+        d.pop("precision")
+        if self.precision is not Precision.FP32:
+            d["precision"] = str(self.precision)
         if not isinstance(self.recipe, StandardRecipe):
             d["recipe"] = self.recipe.describe()
         return d
@@ -119,4 +140,4 @@ class TrainResult:
         return self.history[-1]["test_acc"]
 
 
-__all__ = ["Schedule", "TrainConfig", "TrainResult"]
+__all__ = ["Precision", "Schedule", "TrainConfig", "TrainResult"]

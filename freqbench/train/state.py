@@ -31,7 +31,7 @@ from freqbench.train.checkpoints import (
     load_checkpoint,
     save_atomic,
 )
-from freqbench.train.config import Schedule, TrainConfig
+from freqbench.train.config import Precision, Schedule, TrainConfig
 
 
 def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> list[torch.Tensor]:
@@ -131,8 +131,9 @@ class TrainingState:
                 x = random_hflip(x, generator=generator)
             x, y = x.to(device), y.to(device)
             x = cfg.recipe.prepare(x, y, indices=idx, epoch=self.epoch, seed=cfg.seed, model=model)
-            logits = model(x)
-            loss = F.cross_entropy(logits, y)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision is Precision.BF16):
+                logits = model(x)
+                loss = F.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
