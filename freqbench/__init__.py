@@ -8,7 +8,8 @@ The notebook entry points are exported here and imported on first use (module ``
 >>> sorted(freqbench.__all__)[:3]
 ['RunConfig', 'SuiteOptions', '__version__']
 
-``freqbench.evaluate`` (:func:`freqbench.api.evaluate`), ``load_model``, ``list_models``,
+``freqbench.evaluate`` (:func:`freqbench.api.evaluate`), ``freqbench.probe``
+(:func:`freqbench.api.probes.probe`), ``load_model``, ``list_models``,
 ``read_run`` (:func:`freqbench.report.frame.read_run`), ``RunConfig`` and ``SuiteOptions``; the rest
 of the facade is :mod:`freqbench.api`.
 """
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from freqbench._version import __version__
 
 if TYPE_CHECKING:
-    from freqbench.api import evaluate, list_models, load_model
+    from freqbench.api import evaluate, list_models, load_model, probe
     from freqbench.config import RunConfig, SuiteOptions
     from freqbench.report.frame import read_run
 
@@ -30,12 +31,22 @@ _LAZY = {
     "evaluate": "freqbench.api",
     "load_model": "freqbench.api",
     "list_models": "freqbench.api",
+    "probe": "freqbench.api",
     "read_run": "freqbench.report.frame",
     "RunConfig": "freqbench.config",
     "SuiteOptions": "freqbench.config",
 }
 
-__all__ = ["RunConfig", "SuiteOptions", "__version__", "evaluate", "list_models", "load_model", "read_run"]
+__all__ = [
+    "RunConfig",
+    "SuiteOptions",
+    "__version__",
+    "evaluate",
+    "list_models",
+    "load_model",
+    "probe",
+    "read_run",
+]
 
 
 def __getattr__(name: str) -> Any:

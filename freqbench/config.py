@@ -84,10 +84,17 @@ def _shard(v: Any, where: str) -> tuple[int, int]:
 
 
 def _fields_of(
-    cls: type, d: Any, where: str, readers: Mapping[str, Callable[[Any, str], Any]]
+    cls: type,
+    d: Any,
+    where: str,
+    readers: Mapping[str, Callable[[Any, str], Any]],
+    added: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """The fields of ``cls`` read from ``d``; ``added`` maps fields added in later versions to the
+    value a manifest written before them means (so older run directories stay readable)."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected an object, got {_kind(d)}")
+    d = {**(added or {}), **d}
     names = [f.name for f in fields(cls)]
     missing = [n for n in names if n not in d]
     if missing:
@@ -129,7 +136,7 @@ class SuiteOptions:
     @classmethod
     def from_dict(cls, d: Any, *, where: str = "options") -> SuiteOptions:
         """Inverse of :meth:`to_dict`, validating every type (:class:`ConfigError` naming the field)."""
-        return cls(**_fields_of(cls, d, where, _OPTION_READERS))
+        return cls(**_fields_of(cls, d, where, _OPTION_READERS, added={"probe": None}))
 
 
 _OPTION_READERS: dict[str, Callable[[Any, str], Any]] = {

@@ -5,8 +5,8 @@
 >>> print(api.render(result.store.root, "md"))                   # doctest: +SKIP
 
 Its parts: :mod:`.names` (names -> models, datasets, suites; listings), :mod:`.provenance` (the
-manifest), :mod:`.runs` (the run path, rendering, the regression gate), :mod:`.data` (importing data,
-writing C datasets) and :mod:`.notebook` (:func:`evaluate`).
+manifest), :mod:`.runs` (the run path, rendering, the regression gate), :mod:`.probes` (probe runs),
+:mod:`.data` (importing data, writing C datasets) and :mod:`.notebook` (:func:`evaluate`).
 """
 
 from __future__ import annotations
@@ -23,11 +23,13 @@ from freqbench.api.names import (
     load_model,
 )
 from freqbench.api.notebook import evaluate
+from freqbench.api.probes import ProbeRunResult, probe
 from freqbench.api.provenance import manifest
 from freqbench.api.runs import RunResult, check, render, run
 
 __all__ = [
     "MadeC",
+    "ProbeRunResult",
     "RunResult",
     "build_model",
     "canonical_model_spec",
@@ -42,6 +44,7 @@ __all__ = [
     "load_model",
     "make_c",
     "manifest",
+    "probe",
     "render",
     "run",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from freqbench.api.names import build_model, expand_models, load_dataset
+from freqbench.api.probe_runner import NO_MODEL, probe_of, resolve_options, run_probe
 from freqbench.api.provenance import manifest
 from freqbench.api.runs import _check_same_run
 from freqbench.config import PROBE_PREFIX, RunConfig, SuiteOptions
@@ -20,7 +21,6 @@ from freqbench.engine.progress import Progress, QuietProgress
 from freqbench.errors import ConfigError
 from freqbench.ops.device import select_device, torch_threads
 from freqbench.probes.base import PROBES
-from freqbench.probes.runner import NO_MODEL, probe_of, resolve_options, run_probe
 from freqbench.report.frame import records_frame
 from freqbench.store.run import Record, RunStore
 

@@ -8,9 +8,10 @@ instead of a model (``links``) takes ``--runs DIR`` (repeatable) and prints its 
 
 from __future__ import annotations
 
+import dataclasses
 import shlex
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -29,8 +30,11 @@ from freqbench.cli.main import (
     err,
     out,
 )
-from freqbench.config import DEFAULT_DATASET
+from freqbench.config import DEFAULT_DATASET, PROBE_PREFIX, RunConfig
 from freqbench.errors import ConfigError
+
+if TYPE_CHECKING:
+    from freqbench.probes.base import Probe
 
 
 def _parse_options(values: list[str] | None, eps: str | None) -> dict[str, Any]:
@@ -88,38 +92,49 @@ def probe(
     entry = PROBES.get(name)
     options = _parse_options(option, eps)
     if "runs" in entry.needs:
-        _links(runs, out_dir, given=bool(model or dataset or options or resume))
+        _from_runs(entry, runs, options, out_dir, given=bool(model or dataset or resume or limit or seed))
         return
     if runs:
         raise ConfigError(f"--runs is for probes that read stored runs (links); {entry.name!r} reads a model")
+    fields: dict[str, Any] = {
+        "limit": limit,
+        "seed": seed,
+        "split": split,
+        "device": device,
+        "num_threads": threads,
+        "data_root": None if data_root is None else data_root.expanduser().resolve(),
+    }
+    given = {k: v for k, v in fields.items() if v is not None}
+    models = api.expand_models(model) if model else None
     if resume:
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR (the directory of the probe run to continue)")
-        config = stored_probe_config(out_dir)
-        changes = {"device": device, "num_threads": threads}
-        config = config.replace(**{k: v for k, v in changes.items() if v is not None})
-        if model or dataset or limit is not None or seed is not None or options or split or data_root:
+        stored = stored_probe_config(out_dir)
+        if stored.suite != PROBE_PREFIX + entry.name:
+            raise ConfigError(f"{out_dir} holds a run of {stored.suite}, not of probe {entry.name!r}")
+        config = probe_config(
+            entry.name,
+            models=models if models is not None else stored.models,
+            dataset=dataset or stored.dataset,
+            options={**(stored.options.probe or {}), **options},
+            **{**_run_fields(stored), **given, "out": out_dir},
+        )
+        if stored.result_differences(config):
+            changed = "; ".join(stored.result_differences(config))
             raise ConfigError(
-                f"--resume continues the probe run in {out_dir} with its stored settings; drop the options "
-                "that would change its results (only --device and --threads may change)"
+                f"--resume continues the probe run in {out_dir} with its stored settings, and these options "
+                f"would change its results (stored vs given: {changed}); drop them, or start a new run "
+                "with another --out"
             )
     else:
         ds = dataset or DEFAULT_DATASET
-        fields: dict[str, Any] = {
-            "limit": limit,
-            "seed": seed,
-            "split": split,
-            "device": device,
-            "num_threads": threads,
-            "data_root": None if data_root is None else data_root.expanduser().resolve(),
-        }
         config = probe_config(
             entry.name,
-            models=api.expand_models(model) if model else (),
+            models=models or (),
             dataset=ds,
             options=options,
             out=out_dir or Path("runs") / _slug(f"probe-{entry.name}-{ds}"),
-            **{k: v for k, v in fields.items() if v is not None},
+            **given,
         )
     err.print(
         f"[bold]freqbench probe[/] {entry.name} models={', '.join(config.models) or '-'} "
@@ -141,28 +156,36 @@ def probe(
     _write_report(result.store, result.records, evaluated=result.evaluated, what="probe unit(s)")
 
 
-def _links(runs: list[Path] | None, out_dir: Path | None, *, given: bool) -> None:
-    """``freqbench probe links --runs DIR...``: the cross-model table on the terminal (and in --out)."""
-    from freqbench.report.frame import read_run
-    from freqbench.report.links import links
+def _run_fields(config: RunConfig) -> dict[str, Any]:
+    """The fields of a stored probe run's config besides the probe, its models, dataset and options."""
+    skip = {"suite", "models", "dataset", "options"}
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config) if f.name not in skip}
+
+
+def _from_runs(
+    entry: Probe, runs: list[Path] | None, options: dict[str, Any], out_dir: Path | None, *, given: bool
+) -> None:
+    """A probe that reads stored runs (``links``): its table on the terminal, and in ``--out`` (a
+    ``.md`` file, or ``DIR/<probe>.md``) when given."""
+    from freqbench.probes.base import ProbeInputs
     from freqbench.report.render import markdown_table
 
     if given:
         raise ConfigError(
-            "links reads stored runs only: pass --runs DIR (repeatable), and no model or dataset"
+            f"{entry.name} reads stored runs only: pass --runs DIR (repeatable), and no model, dataset "
+            "or --resume"
         )
-    if not runs:
-        raise ConfigError("links needs the run directories to compare: --runs DIR (repeatable)")
-    table = links([read_run(r) for r in runs]).table()
+    result = entry(ProbeInputs(runs=tuple(runs or ())), entry.configure(options))
+    table = result.links.table  # type: ignore[attr-defined]
     text = "\n".join(markdown_table(table))
     out.print(text, markup=False, highlight=False, soft_wrap=True)
     if out_dir is not None:
         from freqbench.store.run import atomic_write_bytes
 
-        target = out_dir if out_dir.suffix else out_dir / "links.md"
+        target = out_dir if out_dir.suffix == ".md" else out_dir / f"{entry.name}.md"
         target.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(target, text.encode())
-        _say(err, f"links: {target}")
+        _say(err, f"{entry.name}: {target}")
 
 
 __all__ = ["probe"]

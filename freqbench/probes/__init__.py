@@ -8,5 +8,6 @@ PROBES.register_module("freqbench.probes.input_spectrum")
 PROBES.register_module("freqbench.probes.filter_spectrum")
 PROBES.register_module("freqbench.probes.fourier_heatmap")
 PROBES.register_module("freqbench.probes.fourier_mask")
+PROBES.register_module("freqbench.probes.links")
 
 __all__ = ["PROBES", "Probe", "ProbeInputs", "ProbeResult"]

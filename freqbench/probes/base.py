@@ -27,6 +27,7 @@ import dataclasses
 import enum
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -100,10 +101,12 @@ class ProbeInputs:
         data: the images, or None.
         seed: the run seed (keys the per-sample RNG).
         progress: optional progress callback.
+        runs: stored run directories (for ``links``, which reads results instead of a model).
     """
 
     model: nn.Module | None = None
     data: ArrayDataset | None = None
+    runs: tuple[Path, ...] = ()
     seed: int = 0
     progress: Progress | None = None
 
@@ -115,7 +118,7 @@ class Probe:
     Attributes:
         name: registry name.
         summary: one line for ``freqbench ls probes``.
-        needs: which of ``"model"`` and ``"data"`` it reads.
+        needs: which of ``"model"``, ``"data"`` and ``"runs"`` it reads.
         options: the frozen options dataclass (all fields defaulted).
         run: ``(inputs, options) -> result``.
         version: enters result keys; bump when the numbers a probe produces change.
@@ -145,7 +148,7 @@ class Probe:
                 f"probe {self.name!r} takes {self.options.__name__} options, got {type(options).__name__}"
             )
         for need in sorted(self.needs):
-            if getattr(inputs, need) is None:
+            if getattr(inputs, need) in (None, ()):
                 raise ConfigError(f"probe {self.name!r} needs a {need}; pass --{need}")
         return self.run(inputs, options)
 

@@ -408,7 +408,9 @@ def fourier_heatmap(
             out[:, sl] = ok
         return clean_ok, out
 
-    with torch.inference_mode(), evaluating(model, channels_last=opts.channels_last):
+    # NHWC conversion outside inference mode: parameters converted inside it would stay inference
+    # tensors, and a later autograd use of the model (a Fourier mask, training) would fail
+    with evaluating(model, channels_last=opts.channels_last), torch.inference_mode():
         images_per_block = min(n, opts.batch_size)
         for sl, (clean_ok, ok) in map_batches(n, block, batch_size=images_per_block, device=device):
             clean[sl], correct[sl] = clean_ok, ok

@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ class Links:
     rows: tuple[Link, ...]
     resamples: int
     seed: int
-    runs: tuple[Path, ...] = field(default=())
+    runs: tuple[Path, ...] = ()
 
     @property
     def table(self) -> Table:

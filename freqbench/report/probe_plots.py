@@ -96,7 +96,8 @@ class ProbeUnit:
             raise StoreError(
                 f"{self.probe} result {self.key} ({self.label}) has no array {', '.join(missing)} "
                 f"(stored: {', '.join(sorted(arrays)) or 'none'}); the run directory is damaged or from "
-                f"another freqbench version: run `freqbench probe {self.probe} ... --force` into it again"
+                f"another freqbench version: run `freqbench probe {self.probe} ...` into a fresh "
+                "--out directory"
             )
         return arrays
 
@@ -104,7 +105,9 @@ class ProbeUnit:
 def probe_units(records: Sequence[Record], probe: str) -> list[ProbeUnit]:
     """The units of ``probe`` in stored order (records with ``tags["probe"] == probe``, by key)."""
     mine = [r for r in records if r.tags.get("probe") == probe]
-    firsts = {k: next(r for r in mine if r.key == k) for k in ordered(r.key for r in mine)}
+    firsts: dict[str, Record] = {}
+    for r in mine:
+        firsts.setdefault(r.key, r)
     names = [(r.dataset, r.model) for r in firsts.values()]
     out = []
     for key, r in firsts.items():
@@ -451,7 +454,12 @@ def fourier_mask_plots(ctx: PlotContext) -> list[Plot]:
         has_dataset = "dataset_mask_full" in a
         has_single = "single_masks" in a
         if not (has_dataset or has_single):
-            unit.arrays(ctx, "dataset_mask_full")  # raises: neither kind of mask is stored
+            raise StoreError(
+                f"fourier_mask result {unit.key} ({unit.label}) stores neither a dataset mask "
+                f"(dataset_mask_full) nor single-image masks (single_masks), only {', '.join(sorted(a))}; "
+                "the run directory is damaged: run `freqbench probe fourier_mask ...` into a fresh "
+                "--out directory"
+            )
         n = 2 * int(has_dataset) + 2 * int(has_single)
         fig, axes = panels(n, ncols=4, panel=(2.7, 2.4))
         where = _where(unit.label, unit.dataset)
@@ -460,10 +468,11 @@ def fourier_mask_plots(ctx: PlotContext) -> list[Plot]:
             full = np.asarray(unit.arrays(ctx, "dataset_mask_full", "dataset_radial")["dataset_mask_full"])
             heatmap(axes[0], full, extent=centred_extent(full.shape), colorbar_label="mask value")
             _frequency_axes(axes[0])
-            axes[0].set_title(_where("dataset mask", _accuracy_note(unit.meta.get("dataset"))), fontsize=7)
+            note = _accuracy_note(unit.meta.get("dataset"))
+            axes[0].set_title("dataset mask" + (f"\n{note}" if note else ""), fontsize=7)
             radial = np.asarray(a["dataset_radial"], dtype=np.float64)
             axes[1].plot(np.arange(radial.size), radial, color=COLORS[0], marker="o", markevery=4)
-            _radial_axes(axes[1], "dataset mask: radial profile")
+            _radial_axes(axes[1], "dataset mask:\nradial profile")
             i = 2
         if has_single:
             s = unit.arrays(ctx, "single_masks", "single_radial")
@@ -478,13 +487,15 @@ def fourier_mask_plots(ctx: PlotContext) -> list[Plot]:
             heatmap(axes[i], mean, extent=centred_extent(mean.shape), colorbar_label="mask value")
             _frequency_axes(axes[i])
             note = _accuracy_note(unit.meta.get("single"))
-            axes[i].set_title(_where(f"mean of {len(masks)} single-image masks", note), fontsize=7)
+            axes[i].set_title(
+                f"mean of {len(masks)} single-image masks" + (f"\n{note}" if note else ""), fontsize=7
+            )
             radial = np.asarray(s["single_radial"], dtype=np.float64)
             r = np.arange(radial.shape[-1])
             q1, q3 = np.percentile(radial, [25, 75], axis=0)
             axes[i + 1].fill_between(r, q1, q3, color=COLORS[1], alpha=0.25, linewidth=0)
             axes[i + 1].plot(r, radial.mean(axis=0), color=COLORS[1], marker="o", markevery=4)
-            _radial_axes(axes[i + 1], "single-image masks: mean radial profile")
+            _radial_axes(axes[i + 1], "single-image masks:\nmean radial profile")
         title = _where("Fourier masks", where)
         fig.suptitle(title)
         out.append(

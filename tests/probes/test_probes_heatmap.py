@@ -182,6 +182,9 @@ def test_batch_invariance_intervals_and_mode_restored(make_data, make_net) -> No
     b = fourier_heatmap(model, data, HeatmapOptions(batch_size=1000), seed=1)  # channels_last
     assert model.training  # the probe ran in eval mode and restored the mode, and the layout:
     assert all(p.is_contiguous() for p in model.parameters())
+    # ... and left ordinary tensors behind: the model still trains (a mask probe, fine-tuning)
+    assert not any(p.is_inference() for p in model.parameters())
+    model(torch.rand(2, 3, 6, 6)).sum().backward()
     np.testing.assert_array_equal(a.correct, b.correct)
     np.testing.assert_array_equal(a.errors, b.errors)
     assert a.correct.shape == (9, 13)  # 5x5 map: (25 + 1) / 2 positions

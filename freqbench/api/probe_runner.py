@@ -1,5 +1,8 @@
 """Probes into the run store: one committed unit per (model, probe), keyed by content, resumable.
 
+It lives in the api layer because it joins the probes with the engine's built models and the store
+(probes and engine are independent siblings).
+
 :func:`run_probe` is to probes what :func:`freqbench.engine.loop.run_model` is to suites. A unit is
 one model (or, for a probe that reads no model, the dataset alone, stored with ``Record.model ==
 ""``). Its content key covers what decides the result: the probe's name, version and resolved
