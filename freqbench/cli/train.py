@@ -1,9 +1,10 @@
 """``freqbench train``: train a registered model with a registered recipe and export its weights.
 
 Thin wrapper over :func:`freqbench.train.recipe.train`. ``--recipe`` names an entry of
-:data:`freqbench.train.recipes.RECIPES` (``standard``, ``filtered``, ``noise``, ``adversarial``); the
-recipe options (``--train-filter``, ``--noise-sigma``, ``--eps``, ``--alpha``, ``--steps``) fill that
-recipe's own typed config, and an option the chosen recipe does not take is refused. The bundled
+:data:`freqbench.train.recipes.RECIPES` (``standard``, ``filtered``, ``noise``, ``adversarial``,
+``freqmod``); the recipe options (``--train-filter``, ``--noise-sigma``, ``--eps``, ``--alpha``,
+``--steps``, ``--proportion``, ``--spectrum-strength``, ``--spectrum-knots``) fill that recipe's own
+typed config, and an option the chosen recipe does not take is refused. The bundled
 default model was made with (the standard recipe)::
 
     freqbench train --model resnet20_fashion_mnist --dataset fashion_mnist --epochs 10 --batch-size 128 \
@@ -58,7 +59,7 @@ def train(
     data_root: Annotated[Path | None, typer.Option(help="dataset folder searched first")] = None,
     progress: Annotated[bool, typer.Option(help="show a progress bar per epoch")] = True,
     recipe: Annotated[
-        str, typer.Option(help="training recipe: standard, filtered, noise or adversarial")
+        str, typer.Option(help="training recipe: standard, filtered, noise, adversarial or freqmod")
     ] = "standard",
     train_filter: Annotated[
         str | None,
@@ -74,6 +75,17 @@ def train(
         str | None, typer.Option(help="adversarial: PGD step, e.g. 2/255 [default: 2/255]")
     ] = None,
     steps: Annotated[int | None, typer.Option(help="adversarial: PGD steps [default: 7]")] = None,
+    proportion: Annotated[
+        float | None,
+        typer.Option(help="freqmod: fraction of first-layer filters fixed to the low band [default: 0.5]"),
+    ] = None,
+    spectrum_strength: Annotated[
+        float | None,
+        typer.Option(help="freqmod: std of the log amplitude gain at each radial knot [default: 0.5]"),
+    ] = None,
+    spectrum_knots: Annotated[
+        int | None, typer.Option(help="freqmod: radial knots from DC to Nyquist [default: 4]")
+    ] = None,
     precision: Annotated[
         str, typer.Option(help="fp32, or bf16 (autocast mixed precision for the training step)")
     ] = "fp32",
@@ -89,6 +101,9 @@ def train(
         "eps": ("--eps", eps),
         "alpha": ("--alpha", alpha),
         "steps": ("--steps", steps),
+        "proportion": ("--proportion", proportion),
+        "strength": ("--spectrum-strength", spectrum_strength),
+        "knots": ("--spectrum-knots", spectrum_knots),
     }
     options = {field: value for field, (_, value) in given.items() if value is not None}
     spelled = {field: flag for field, (flag, _) in given.items()}

@@ -5,10 +5,16 @@ as ``model.pt``)::
 
     {"arch": "<registered model name or timm:NAME>",   # builds the bare network
      "state_dict": {...},                                # its weights
-     "num_classes": 10, "input_size": [1, 28, 28]}       # optional: adapt a timm arch
+     "num_classes": 10, "input_size": [1, 28, 28],      # optional: adapt a timm arch
+     "extra": {"proportion": 0.25}}                      # optional: builder parameters
 
-The architecture's config supplies mean/std and input size; the file's sha256 enters the model config
-(and so the result keys). The file is read with ``torch.load(..., weights_only=True)`` only, so a
+``extra`` overrides the architecture's builder parameters (its ``ModelConfig.extra``) by name, so a
+network trained with other ones (``freqbench train --recipe freqmod --proportion 0.25``) is rebuilt
+as it was trained; every name must be one the architecture takes, and values are plain numbers,
+strings, booleans, None or lists/tuples of them (the builder checks their types). The state dict alone
+cannot carry them: a frequency-modulated stem's band masks are non-persistent buffers made by the
+builder. The architecture's config supplies mean/std and input size; the file's sha256 enters the model
+config (and so the result keys). The file is read with ``torch.load(..., weights_only=True)`` only, so a
 checkpoint that needs code to unpickle is refused with the recipe to convert it. A file without
 ``arch`` is refused too: write ``{"arch": ..., "state_dict": model.state_dict()}`` yourself.
 """
@@ -66,6 +72,40 @@ def _shape_fields(obj: Mapping[str, object], path: Path) -> tuple[tuple[int, int
     return size, num_classes
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _extra_field(obj: Mapping[str, object], arch_cfg: ModelConfig, path: Path) -> dict[str, object]:
+    """The architecture's builder parameters with the checkpoint's optional ``extra`` applied.
+
+    Raises:
+        CheckpointError: ``extra`` is not a mapping of the architecture's parameter names to plain values.
+    """
+    given = obj.get("extra")
+    if given is None:
+        return dict(arch_cfg.extra)
+    takes = sorted(arch_cfg.extra) or "none"
+    if not isinstance(given, Mapping) or not all(isinstance(k, str) for k in given):
+        raise CheckpointError(
+            f"{path}: 'extra' must map builder parameter names to values (the architecture takes "
+            f"{takes}), got {type(given).__name__}; fix or drop that key"
+        )
+    unknown = sorted(k for k in given if k not in arch_cfg.extra)
+    if unknown:
+        raise CheckpointError(
+            f"{path}: 'extra' names builder parameters {unknown} that architecture {arch_cfg.name!r} "
+            f"does not take (it takes {takes}); the file belongs to another architecture or version"
+        )
+    for key, value in given.items():
+        items = value if isinstance(value, list | tuple) else (value,)
+        if not all(isinstance(v, _PLAIN) for v in items):
+            raise CheckpointError(
+                f"{path}: extra[{key!r}] must be a number, string, bool, None or a list of them, got "
+                f"{value!r}; fix or drop that key"
+            )
+    return {**arch_cfg.extra, **given}
+
+
 def checkpoint_entry(rest: str) -> ModelEntry:
     """Build the entry for ``checkpoint:<rest>`` (``rest`` is the file path).
 
@@ -101,6 +141,7 @@ def checkpoint_entry(rest: str) -> ModelEntry:
     cfg = replace(
         arch_cfg,
         name=f"{PREFIX}:{rest}",
+        extra=_extra_field(obj, arch_cfg, path),
         weights=source,
         adaptable=False,
         notes=f"weights from {path} on architecture {arch!r}",

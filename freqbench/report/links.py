@@ -5,7 +5,7 @@ pair: records of suite runs and probe runs are joined on both), :func:`links` co
 statistic with each suite metric (issue 11, item 2 ``links``).
 
 Probe statistics (:data:`PROBE_STATISTICS`; records tagged ``{"kind": "probe", "probe": NAME}``,
-notes/probe-records.md):
+:mod:`freqbench.api.probe_runner` and each probe result's ``measures()``):
 
 - ``filter_spectrum``: the first analysed layer's mean filter statistic (the ``filter_statistic``
   record tagged ``first_layer``);

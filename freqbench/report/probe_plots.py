@@ -6,7 +6,8 @@ Each function is registered in :data:`freqbench.report.plots.PLOTS` under its pr
 records carry ``tags["probe"] == NAME``; the records of one *unit* (one model and probe, or the one
 model-free unit of ``input_spectrum``) share its content key, under which the store holds exactly the
 probe result's ``arrays()``; every record's ``info`` holds the result's ``meta()`` as ``info["meta"]``
-and the resolved options as ``info["options"]`` (``/work/notes/probe-records.md``).
+and the resolved options as ``info["options"]`` (:mod:`freqbench.api.probe_runner`; each probe
+result's ``measures()`` documents its records).
 
 Pictures (file stems from :func:`~freqbench.report.plots.file_stem`; ``UNIT`` is ``dataset-model``):
 

@@ -26,13 +26,17 @@ order of floating-point sums, not the recipe::
 
 Outputs in ``out``: ``weights.pt`` (plain float32 ``state_dict`` of the bare network, the format of
 ``freqbench/models/weights/*.pt``), ``weights.sha256``, ``model.pt`` (``{"arch", "state_dict",
-"recipe"}``, plus ``"input_filter"`` for a filtered run, for ``checkpoint:out/model.pt``),
+"recipe", "extra"}``, plus ``"input_filter"`` for a filtered run, for ``checkpoint:out/model.pt``;
+``"extra"`` holds the builder parameters the network was built with, so a recipe's change to them,
+such as ``freqmod``'s first-layer proportion, is rebuilt on loading),
 ``train_config.json``, ``metrics.jsonl`` (one line per epoch) and ``checkpoints/``.
 
 ``cfg.recipe`` (:mod:`freqbench.train.recipes`: ``standard``, ``filtered``, ``noise``,
-``adversarial``) adds its step to every augmented batch and, for ``filtered``, the filter the model is
-tested behind; :attr:`TrainResult.model_spec` is the ``--model`` text that evaluates the result as
-tested. The standard recipe adds nothing, so the bundled weights' command above is unchanged.
+``adversarial``, ``freqmod``) adds its step to every augmented batch, for ``filtered`` the filter the
+model is tested behind, and for ``freqmod`` the model's first-layer proportion
+(:meth:`~freqbench.train.recipes.Recipe.model_config`); :attr:`TrainResult.model_spec` is the
+``--model`` text that evaluates the result as tested. The standard recipe adds nothing, so the
+bundled weights' command above is unchanged.
 """
 
 from __future__ import annotations
@@ -58,15 +62,25 @@ from freqbench.ops.device import select_device, torch_threads
 from freqbench.ops.scoring import predict
 from freqbench.train.checkpoints import save_atomic
 from freqbench.train.config import Schedule, TrainConfig, TrainResult
+from freqbench.train.recipes import Recipe, StandardRecipe
 from freqbench.train.state import TrainingState
 
 
-def build_classifier(name: str, *, seed: int) -> tuple[Classifier, ModelConfig]:
-    """A randomly initialised registered model behind its normalisation, seeded."""
+def build_classifier(
+    name: str, *, seed: int, recipe: Recipe = StandardRecipe()
+) -> tuple[Classifier, ModelConfig]:
+    """A randomly initialised registered model behind its normalisation, seeded.
+
+    The network is built from ``recipe.model_config`` of the registered config (the config returned).
+
+    Raises:
+        ConfigError: the recipe cannot train this model.
+    """
     entry = MODELS.get(name)
+    cfg = recipe.model_config(entry.cfg)
     torch.manual_seed(seed)
-    net = entry.build(entry.cfg)
-    return Classifier(Normalize(entry.cfg.mean, entry.cfg.std), net), entry.cfg
+    net = entry.build(cfg)
+    return Classifier(Normalize(cfg.mean, cfg.std), net), cfg
 
 
 def _check_fits(cfg: TrainConfig, mcfg: ModelConfig, data: ArrayDataset) -> None:
@@ -118,7 +132,7 @@ def fit(
         train_data, test_data = train_data.subset(cfg.limit), test_data.subset(cfg.limit)
         if len(train_data) < 2:
             raise ConfigError(f"training needs at least 2 images, the training split has {len(train_data)}")
-        model, mcfg = build_classifier(cfg.model, seed=cfg.seed)
+        model, mcfg = build_classifier(cfg.model, seed=cfg.seed, recipe=cfg.recipe)
         _check_fits(cfg, mcfg, train_data)
         _check_fits(cfg, mcfg, test_data)
         model.to(device)
@@ -152,7 +166,7 @@ def fit(
                 f"epoch {run.epoch}/{cfg.epochs}: train loss {train_loss:.4f} acc {train_acc:.4f} "
                 f"| test loss {test_loss:.4f} acc {test_acc:.4f} | {record['seconds']:.0f}s"
             )
-        return export(model.net, cfg=cfg, history=run.history)
+        return export(model.net, cfg=cfg, history=run.history, model_cfg=mcfg)
 
 
 def _tested_model(model: Classifier, cfg: TrainConfig) -> nn.Module:
@@ -161,12 +175,15 @@ def _tested_model(model: Classifier, cfg: TrainConfig) -> nn.Module:
     return model if front is None else nn.Sequential(front, model)
 
 
-def export(net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]]) -> TrainResult:
+def export(
+    net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]], model_cfg: ModelConfig
+) -> TrainResult:
     """Write ``weights.pt`` (plain float32 state_dict), its sha256, and ``model.pt`` for ``checkpoint:``.
 
-    ``model.pt`` also records the recipe (``"recipe"``) and, for a filtered run, the filter
-    (``"input_filter"``); :attr:`TrainResult.model_spec` is the specification that evaluates the model
-    as it was tested (``checkpoint:OUT/model.pt+FILTER``).
+    ``model.pt`` also records the recipe (``"recipe"``), the builder parameters ``net`` was built with
+    (``"extra"``: ``model_cfg.extra``, which the ``checkpoint:`` loader applies to the architecture)
+    and, for a filtered run, the filter (``"input_filter"``); :attr:`TrainResult.model_spec` is the
+    specification that evaluates the model as it was tested (``checkpoint:OUT/model.pt+FILTER``).
     """
     state = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
@@ -175,7 +192,12 @@ def export(net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]])
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     (cfg.out / "weights.sha256").write_text(f"{digest}  weights.pt\n")
     checkpoint = cfg.out / "model.pt"
-    meta: dict[str, object] = {"arch": cfg.model, "state_dict": state, "recipe": cfg.recipe.describe()}
+    meta: dict[str, object] = {
+        "arch": cfg.model,
+        "state_dict": state,
+        "recipe": cfg.recipe.describe(),
+        "extra": dict(model_cfg.extra),
+    }
     if cfg.recipe.input_filter is not None:
         meta["input_filter"] = cfg.recipe.input_filter
     spec = format_model_spec(f"checkpoint:{checkpoint}", cfg.recipe.input_filter)
@@ -188,9 +210,11 @@ def export(net: nn.Module, *, cfg: TrainConfig, history: list[dict[str, float]])
 def train(cfg: TrainConfig, *, data_root: Path | None = None, progress: bool = True) -> TrainResult:
     """Load ``cfg.dataset``'s train and test splits from the dataset registry and :func:`fit`.
 
-    The device is checked first, so a bad ``--device`` is refused before any data is read.
+    The device and the recipe's fit to the model are checked first, so a bad ``--device`` or a model the
+    recipe cannot train is refused before any data is read.
     """
     select_device(cfg.device)
+    cfg.recipe.model_config(MODELS.get(cfg.model).cfg)
     factory = DATASETS.get(cfg.dataset)
     train_data = factory(DataRequest(split="train", root=data_root))
     test_data = factory(DataRequest(split="test", root=data_root))

@@ -22,7 +22,16 @@ behind (:attr:`Recipe.input_filter`).
 - ``adversarial``: PGD adversarial training (Madry et al. 2018) with the registered ``pgd_linf``
   attack, per-sample seeded (see :class:`AdversarialRecipe`).
 
-The frequency-modulation recipe (``freqmod``) is not registered yet.
+- ``freqmod``: freqbench's frequency-modulation protocol (REFERENCE.md section 5; freqbench's own, not
+  Jia, Bao & Ma's): a ``resnet20_freqmod_*`` model built with its first-layer low-band proportion set to
+  ``proportion`` (:meth:`Recipe.model_config`; the exported ``model.pt`` records it), trained on
+  images whose amplitude spectrum is multiplied by a random smooth radial gain with the phase kept
+  (:mod:`freqbench.train.spectrum_augment`), per-sample seeded from the stream
+  ``train-spectrum/epoch=e`` (see :class:`FreqmodRecipe`).
+
+A recipe may also change the model it trains (:meth:`Recipe.model_config`, the identity by default):
+:func:`freqbench.train.recipe.fit` builds the network from the adjusted config and ``model.pt`` records
+its builder parameters (``"extra"``), so ``checkpoint:OUT/model.pt`` rebuilds the same network.
 """
 
 from __future__ import annotations
@@ -38,11 +47,13 @@ from torch import nn
 from freqbench.attacks import ATTACKS, Attack
 from freqbench.budget import as_eps
 from freqbench.errors import ConfigError
+from freqbench.models.base import MODELS, ModelConfig
 from freqbench.ops.random import SampleGenerator
 from freqbench.perturbations.base import Perturbation
 from freqbench.perturbations.params import make_perturbation
 from freqbench.registry import Registry
 from freqbench.suites.base import parse_condition_key
+from freqbench.train.spectrum_augment import SpectrumPerturbation
 
 
 @dataclass(frozen=True)
@@ -63,6 +74,14 @@ class Recipe:
     def filter_module(self) -> nn.Module | None:
         """:attr:`input_filter` as a module (what evaluation and ``checkpoint:...+FILTER`` put in front)."""
         return None
+
+    def model_config(self, cfg: ModelConfig) -> ModelConfig:
+        """The config of the network this recipe trains, from the registered model's ``cfg`` (identity).
+
+        Raises:
+            ConfigError: the recipe cannot train this model.
+        """
+        return cfg
 
     def prepare(
         self,
@@ -225,6 +244,97 @@ class AdversarialRecipe(Recipe):
         return self.attack()(model, x, y, generator=gen.to(x.device))
 
 
+#: the builder parameter (``ModelConfig.extra``) that the freqmod recipe sets
+PROPORTION_KEY = "proportion"
+
+
+def proportion_models() -> list[str]:
+    """The registered models with a first-layer low-band ``proportion`` (what ``freqmod`` trains)."""
+    return [n for n in MODELS.names() if PROPORTION_KEY in MODELS.get(n).cfg.extra]
+
+
+@RECIPES.register("freqmod")
+@dataclass(frozen=True)
+class FreqmodRecipe(Recipe):
+    """freqbench's frequency-modulation protocol: a low/high first-layer proportion plus spectrum noise.
+
+    **freqbench's own protocol** (REFERENCE.md section 5), not the method of Jia, Bao & Ma (arXiv
+    1911.12044), which publishes none. Two parts:
+
+    1. The model (one with the builder parameter ``proportion``, i.e. ``resnet20_freqmod_*``) is built
+       with its first layer's low-band proportion set to ``proportion``: ``floor(16 p + 1/2)`` of the
+       16 stem filters are fixed to the low band, the rest to the high band, each with its learnable
+       radial gain (:class:`~freqbench.nn.frequency_modulation.FrequencyModulation`). The exported
+       ``model.pt`` records it, so ``checkpoint:OUT/model.pt`` rebuilds the same split.
+    2. Every augmented training image (after crop and flip) gets a power-spectrum perturbation
+       (:class:`~freqbench.train.spectrum_augment.SpectrumPerturbation`): its amplitude spectrum is
+       multiplied by ``exp(strength * l(r))``, ``l`` linear in the radius between ``knots`` standard
+       normal log gains from DC to Nyquist, the DC gain fixed to 1 (the mean is kept), the phase
+       kept, the result clipped to [0, 1]. Image ``i`` of epoch ``e`` draws from the per-sample stream
+       ``SampleGenerator.from_seed(seed, [i], stream="train-spectrum/epoch=e")``: deterministic,
+       independent of the batch, resumable to identical weights.
+
+    Defaults: ``proportion`` 0.5 (8 low and 8 high filters, the model's own balanced default, so the
+    recipe's baseline favours neither band). ``strength`` 0.5: at two standard deviations a knot's
+    log gain is +-1 (amplitude x0.37 to x2.7), which spans CIFAR-10-C's contrast at severities 1-3
+    (c = 0.75, 0.5, 0.4: log c = -0.29, -0.69, -0.92) and its severity-5 Gaussian blur (sigma 1 px,
+    an extra corruption) at 8 cycles per 32 px image (exp(-2 pi^2 sigma^2 (8/32)^2) = 0.29, log
+    -1.23), as losses and as boosts, without erasing whole bands; it clips 6% of CIFAR-10 pixel
+    values (measurements in :mod:`~freqbench.train.spectrum_augment`). ``knots`` 4 (at 0, 1/3, 2/3
+    and 1 of the Nyquist radius): gains that tilt and bend the spectrum's envelope, not ones that
+    pick out single frequencies.
+    ``strength=0`` trains the proportion alone.
+
+    Attributes:
+        proportion: p in [0, 1], the fraction of first-layer filters fixed to the low band.
+        strength: standard deviation of the log gain at each knot (>= 0).
+        knots: number of knots from DC to the Nyquist radius (>= 2).
+    """
+
+    name: ClassVar[str] = "freqmod"
+    proportion: float = 0.5
+    strength: float = 0.5
+    knots: int = 4
+
+    def __post_init__(self) -> None:
+        p = self.proportion
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+            raise ConfigError(
+                f"freqmod recipe: proportion must be a number in [0, 1] (the low-band fraction of "
+                f"first-layer filters), got {p!r}"
+            )
+        object.__setattr__(self, "proportion", float(p))
+        aug = self.augmentation()
+        object.__setattr__(self, "strength", aug.strength)
+
+    def augmentation(self) -> SpectrumPerturbation:
+        """The power-spectrum perturbation with this recipe's strength and knots."""
+        return SpectrumPerturbation(strength=self.strength, knots=self.knots)
+
+    def model_config(self, cfg: ModelConfig) -> ModelConfig:
+        if PROPORTION_KEY not in cfg.extra:
+            raise ConfigError(
+                f"the freqmod recipe trains a frequency-modulated model with a first-layer proportion; "
+                f"{cfg.name!r} has none (its builder parameters: {sorted(cfg.extra)}). Use one of "
+                f"{', '.join(proportion_models())} with --model"
+            )
+        return dataclasses.replace(cfg, extra={**cfg.extra, PROPORTION_KEY: self.proportion})
+
+    def prepare(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        *,
+        indices: torch.Tensor,
+        epoch: int,
+        seed: int,
+        model: nn.Module,
+    ) -> torch.Tensor:
+        gen = SampleGenerator.from_seed(seed, indices.to(torch.int64), stream=f"train-spectrum/epoch={epoch}")
+        with torch.no_grad():
+            return self.augmentation()(x, gen.to(x.device))
+
+
 def make_recipe(
     name: str, options: Mapping[str, Any] | None = None, *, spelled: Mapping[str, str] | None = None
 ) -> Recipe:
@@ -255,11 +365,14 @@ def recipe_from_description(desc: Mapping[str, Any]) -> Recipe:
 
 __all__ = [
     "RECIPES",
+    "PROPORTION_KEY",
     "AdversarialRecipe",
     "FilteredRecipe",
+    "FreqmodRecipe",
     "NoiseRecipe",
     "Recipe",
     "StandardRecipe",
     "make_recipe",
+    "proportion_models",
     "recipe_from_description",
 ]

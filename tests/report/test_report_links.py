@@ -2,7 +2,8 @@
 scipy and an independent numpy loop; the fewer-than-four rule; disagreeing runs; joins across run
 directories written through the store's own writer (no engine, no torch).
 
-Records have the shapes the probes and suites write (notes/probe-records.md, and real
+Records have the shapes the probes and suites write (freqbench.api.probe_runner and the probes'
+measures(), and real
 ``freqbench run`` records: corruption conditions tagged ``corruption``, attacks ``kind: attack``).
 """
 
