@@ -5,7 +5,10 @@ results; a later run into the same directory must agree on all of them (``freqbe
 otherwise). ``batch_size``, ``num_threads``, ``device`` and ``out`` are not among them: per-sample
 randomness derives from (seed, condition, sample index), so batch size and thread count change no
 result, and ``device`` changes at most float rounding (every invocation's device is kept in the
-manifest). :meth:`RunConfig.from_dict` is the one way back from a stored manifest to a config.
+manifest). Nor is the number of processes of a sharded run (``torchrun``, ``freqbench run --nproc``):
+it is no field here, only recorded per invocation in the manifest, so a run may resume with another
+world size (:mod:`freqbench.engine.distributed`). :meth:`RunConfig.from_dict` is the one way back
+from a stored manifest to a config (it still reads manifests holding the retired ``shard`` field).
 
 Torch-free, so reports and the CLI's argument parsing never import torch.
 """
@@ -27,7 +30,10 @@ SEED_LIMIT = 2**64
 #: ``RunConfig.suite`` of a probe run: ``probe:NAME``
 PROBE_PREFIX = "probe:"
 #: the fields of :class:`RunConfig` that decide results (compared with a run directory's stored config)
-RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "shard", "options")
+RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "options")
+#: fields of older versions, accepted in stored manifests and ignored: ``shard`` ([INDEX, COUNT], never
+#: used before sharded runs existed; the world size of a sharded run is not configuration)
+REMOVED_FIELDS = ("shard",)
 
 
 def freqbench_home() -> Path:
@@ -76,25 +82,20 @@ def _path(v: Any, where: str) -> Path:
     return Path(_str(v, where))
 
 
-def _shard(v: Any, where: str) -> tuple[int, int]:
-    got = _list_of(_int)(v, where)
-    if len(got) != 2:
-        raise ConfigError(f"{where}: expected [INDEX, COUNT], got {v!r}")
-    return (got[0], got[1])
-
-
 def _fields_of(
     cls: type,
     d: Any,
     where: str,
     readers: Mapping[str, Callable[[Any, str], Any]],
     added: Mapping[str, Any] | None = None,
+    removed: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """The fields of ``cls`` read from ``d``; ``added`` maps fields added in later versions to the
-    value a manifest written before them means (so older run directories stay readable)."""
+    value a manifest written before them means, and ``removed`` names fields of earlier versions that
+    are dropped (so older run directories stay readable)."""
     if not isinstance(d, dict):
         raise ConfigError(f"{where}: expected an object, got {_kind(d)}")
-    d = {**(added or {}), **d}
+    d = {**(added or {}), **{k: v for k, v in d.items() if k not in removed}}
     names = [f.name for f in fields(cls)]
     missing = [n for n in names if n not in d]
     if missing:
@@ -164,7 +165,6 @@ class RunConfig:
         seed: run seed in ``[0, 2**64)``; per-sample randomness derives from (seed, condition, sample index).
         out: run directory.
         data_root: explicit dataset root searched first.
-        shard: (index, count): this process evaluates sample positions ``i`` with ``i % count == index``.
         options: suite options.
         num_threads: CPU threads for torch (None: torch default), at least 1.
     """
@@ -179,7 +179,6 @@ class RunConfig:
     seed: int = 0
     out: Path = Path("runs/latest")
     data_root: Path | None = None
-    shard: tuple[int, int] = (0, 1)
     options: SuiteOptions = field(default_factory=SuiteOptions)
     num_threads: int | None = None
 
@@ -194,9 +193,6 @@ class RunConfig:
             raise ConfigError(
                 f"--threads must be at least 1, got {self.num_threads}; omit it for torch's default"
             )
-        index, count = self.shard
-        if not (count >= 1 and 0 <= index < count):
-            raise ConfigError(f"shard must be INDEX/COUNT with 0 <= INDEX < COUNT, got {index}/{count}")
         if not self.models and not self.suite.startswith(PROBE_PREFIX):
             raise ConfigError("at least one model is required")
 
@@ -208,7 +204,6 @@ class RunConfig:
         d["models"] = list(self.models)
         d["out"] = str(self.out)
         d["data_root"] = None if self.data_root is None else str(self.data_root)
-        d["shard"] = list(self.shard)
         d["options"] = self.options.to_dict()
         return d
 
@@ -236,7 +231,7 @@ class RunConfig:
             ConfigError: ``d`` is not an object, misses or adds a field, or holds a value of the wrong
                 type or out of range; the message names the field.
         """
-        return cls(**_fields_of(cls, d, where, _CONFIG_READERS))
+        return cls(**_fields_of(cls, d, where, _CONFIG_READERS, removed=REMOVED_FIELDS))
 
 
 _CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
@@ -250,7 +245,6 @@ _CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
     "seed": _int,
     "out": _path,
     "data_root": _optional(_path),
-    "shard": _shard,
     "options": lambda v, where: SuiteOptions.from_dict(v, where=where),
     "num_threads": _optional(_int),
 }

@@ -62,3 +62,7 @@ class StoreError(FreqbenchError):
 
 class RegressionError(FreqbenchError):
     """A run fell below its committed baseline (raised by ``freqbench check``)."""
+
+
+class DistributedError(FreqbenchError):
+    """The processes of a sharded run (torchrun) cannot join, or disagree on what they evaluate."""

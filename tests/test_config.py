@@ -21,7 +21,6 @@ FULL = RunConfig(
     seed=2**64 - 1,
     out=Path("o"),
     data_root=Path("/d"),
-    shard=(1, 2),
     options=SuiteOptions(eps=("8/255",), corruptions=("fog",), severities=(1, 5), baseline="a"),
     num_threads=2,
 )
@@ -43,7 +42,6 @@ def test_from_dict_inverts_to_dict_through_json() -> None:
         (lambda d: d.update(models="a"), r"config.models: expected a list, got str"),
         (lambda d: d.update(models=["a", 3]), r"config.models\[1\]: expected a string, got int 3"),
         (lambda d: d.update(limit="7"), r"config.limit: expected an integer"),
-        (lambda d: d.update(shard=[1]), r"config.shard: expected \[INDEX, COUNT\]"),
         (lambda d: d.update(data_root=5), r"config.data_root: expected a string"),
         (
             lambda d: d["options"].update(severities=["1"]),
@@ -101,3 +99,10 @@ def test_data_root_is_compared_resolved(tmp_path, monkeypatch) -> None:
     a = RunConfig(suite="frequency", data_root=Path("data"))
     assert a.result_differences(a.replace(data_root=tmp_path / "data")) == []
     assert a.result_differences(a.replace(data_root=tmp_path / "other")) != []
+
+
+def test_manifests_with_the_retired_shard_field_still_read() -> None:
+    # manifests written before sharded runs hold "shard": [0, 1]; the world size is no configuration
+    old = {**FULL.to_dict(), "shard": [0, 1]}
+    assert RunConfig.from_dict(json.loads(json.dumps(old))) == FULL
+    assert "shard" not in FULL.to_dict() and "shard" not in RESULT_FIELDS

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from freqbench.config import DEFAULT_DATASET, DEFAULT_MODEL, RunConfig
+from freqbench.config import DEFAULT_DATASET, DEFAULT_MODEL, PROBE_PREFIX, RunConfig
 from freqbench.errors import ConfigError, FreqbenchError
 
 if TYPE_CHECKING:
@@ -208,6 +208,11 @@ def _run_config(
         if out_dir is None:
             raise ConfigError("--resume needs --out RUN_DIR (the directory of the run to continue)")
         base = RunStore(out_dir).config().replace(out=out_dir)
+        if base.suite.startswith(PROBE_PREFIX):
+            raise ConfigError(
+                f"{out_dir} holds a probe run ({base.suite}); resume it with `freqbench probe "
+                f"{base.suite.removeprefix(PROBE_PREFIX)} --resume --out {out_dir}`"
+            )
     else:
         name = given["suite"] or "corruptions"
         ds = given["dataset"] or DEFAULT_DATASET

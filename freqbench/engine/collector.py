@@ -4,6 +4,12 @@ The scores per sample are :func:`freqbench.ops.scoring.score_logits` (prediction
 logit margin); for conditions that change the input the collector also measures the perturbation
 ``x' - x`` (Linf and L2 norms, radial energy and band energies, :mod:`freqbench.ops.spectrum`), and it
 keeps each diagnostic of the step (:meth:`freqbench.engine.steps.Step.diagnostics`).
+
+Everything is kept per sample until :meth:`Collector.finish`, which derives the dataset-level arrays
+(mean radial spectrum, energy-weighted band fractions) from the per-sample ones in sample order
+(:func:`finish_share`). So they do not depend on the batch size, and a sharded run
+(:mod:`freqbench.engine.distributed`) that gathers every rank's :meth:`Collector.share` and
+reassembles them (:func:`merge_shares`) stores exactly the arrays of one process.
 """
 
 from __future__ import annotations
@@ -15,6 +21,9 @@ from freqbench.errors import ConfigError
 from freqbench.ops.scoring import score_logits
 from freqbench.ops.spectrum import band_energy, band_fractions, radial_energy
 from freqbench.store.aggregate import DIAGNOSTIC_PREFIX
+
+#: per-sample arrays of a :meth:`Collector.share` that :func:`finish_share` reduces and does not store
+RADIAL, BANDS = "radial_energy", "band_energy"
 
 
 class Collector:
@@ -39,8 +48,8 @@ class Collector:
             "delta_linf": np.zeros(n, np.float32),
             "delta_l2": np.zeros(n, np.float32),
         }
-        self.energy: torch.Tensor | None = None
-        self.bands: torch.Tensor | None = None
+        self.radial: torch.Tensor | None = None  # (n, R) per-sample radial energy of x' - x
+        self.bands: torch.Tensor | None = None  # (n, 3) per-sample band energy of x' - x
         self.diag_names: frozenset[str] | None = None
 
     def add(
@@ -65,8 +74,10 @@ class Collector:
             flat = delta.flatten(1)
             a["delta_linf"][sl] = flat.abs().amax(1).cpu().numpy()
             a["delta_l2"][sl] = flat.norm(dim=1).cpu().numpy()
-            e = radial_energy(delta).sum(0).cpu()
-            self.energy = e if self.energy is None else self.energy + e
+            radial = radial_energy(delta).cpu()
+            if self.radial is None:
+                self.radial = torch.zeros(self.n, radial.shape[1], dtype=radial.dtype)
+            self.radial[sl] = radial
             bands = band_energy(delta).cpu()
             if self.bands is None:
                 self.bands = torch.zeros(self.n, bands.shape[1], dtype=torch.float64)
@@ -87,17 +98,72 @@ class Collector:
         for name, value in diagnostics.items():
             self.arrays[DIAGNOSTIC_PREFIX + name][sl] = value.numpy()
 
-    def finish(self) -> dict[str, np.ndarray]:
-        """The arrays of the whole condition (what the store writes)."""
+    def share(self) -> dict[str, np.ndarray]:
+        """Every per-sample array (first axis: the rows of this collector), the radial and band
+        energies of the perturbation included: what :func:`finish_share` turns into stored arrays."""
         out = dict(self.arrays)
-        if self.energy is not None:
-            n = len(out["index"])
-            out["delta_energy"] = (self.energy / n).numpy()
+        if self.radial is not None:
+            out[RADIAL] = self.radial.numpy()
         if self.bands is not None:
-            # per sample (NaN where delta = 0) and energy-weighted over the dataset
-            out["delta_band_fractions"] = band_fractions(self.bands).numpy()
-            out["band_fractions"] = band_fractions(self.bands.sum(0)).numpy()
+            out[BANDS] = self.bands.numpy()
         return out
 
+    def finish(self) -> dict[str, np.ndarray]:
+        """The arrays of the whole condition (what the store writes)."""
+        return finish_share(self.share())
 
-__all__ = ["Collector"]
+
+def finish_share(share: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stored arrays from per-sample ones (:meth:`Collector.share`): the radial energies become the
+    mean spectrum ``delta_energy``, the band energies the fractions per sample and over the dataset."""
+    out = {k: v for k, v in share.items() if k not in (RADIAL, BANDS)}
+    if RADIAL in share:
+        radial = torch.from_numpy(share[RADIAL])
+        out["delta_energy"] = (radial.sum(0) / len(radial)).numpy()
+    if BANDS in share:
+        bands = torch.from_numpy(share[BANDS])
+        # per sample (NaN where delta = 0) and energy-weighted over the dataset
+        out["delta_band_fractions"] = band_fractions(bands).numpy()
+        out["band_fractions"] = band_fractions(bands.sum(0)).numpy()
+    return out
+
+
+def merge_shares(
+    shares: list[dict[str, np.ndarray]], rows: list[np.ndarray], n: int
+) -> dict[str, np.ndarray]:
+    """One share of ``n`` rows from the shares of disjoint row sets: ``shares[i]`` holds rows ``rows[i]``.
+
+    Shares without rows (a rank given no samples) contribute nothing; the others must hold the same
+    arrays, each with one entry per row.
+
+    Raises:
+        ConfigError: the rows do not cover ``0..n-1`` exactly once, or the shares disagree on their
+            arrays (names, shapes beyond the first axis, dtypes) or on their length.
+    """
+    covered = np.sort(np.concatenate([np.asarray(r, np.int64) for r in rows])) if rows else np.zeros(0)
+    if len(covered) != n or not np.array_equal(covered, np.arange(n)):
+        raise ConfigError(
+            f"shares cover {len(covered)} row(s) with repeats or gaps, expected rows 0..{n - 1} once each"
+        )
+    full: dict[str, np.ndarray] = {}
+    layout: tuple[str, ...] | None = None
+    for share, r in zip(shares, rows, strict=True):
+        if len(r) == 0:
+            continue
+        names = tuple(sorted(share))
+        if layout is None:
+            layout = names
+            full = {k: np.empty((n, *v.shape[1:]), v.dtype) for k, v in share.items()}
+        elif names != layout:
+            raise ConfigError(f"shares hold different arrays: {list(layout)} and {list(names)}")
+        for k, v in share.items():
+            if len(v) != len(r) or v.shape[1:] != full[k].shape[1:] or v.dtype != full[k].dtype:
+                raise ConfigError(
+                    f"share array {k!r} is {v.shape} {v.dtype} for {len(r)} row(s), expected "
+                    f"({len(r)}, ...{full[k].shape[1:]}) {full[k].dtype}"
+                )
+            full[k][r] = v
+    return full
+
+
+__all__ = ["BANDS", "RADIAL", "Collector", "finish_share", "merge_shares"]

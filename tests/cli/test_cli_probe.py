@@ -131,6 +131,7 @@ def test_probe_refusals_leave_the_store_unchanged(image_folder, tmp_path) -> Non
         ["probe", "filter_spectrum", "--out", str(out), "--resume", "--option", "bins=8"],
         ["probe", "no_such_probe", "--dataset", data, "--out", str(out)],
         ["probe", "filter_spectrum", "--option", "grid", "--dataset", data, "--out", str(out)],
+        ["run", "--resume", "--out", str(out)],  # a probe run is resumed by `freqbench probe`
     ]  # fmt: skip
     for args in bad:
         assert run_main(*args) == 2, args
