@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,11 +15,12 @@ from freqbench.api.names import build_model, get_suite, load_dataset
 from freqbench.api.provenance import manifest
 from freqbench.config import RunConfig
 from freqbench.data import ArrayDataset
+from freqbench.engine.distributed import World, describe, rank_device, session
 from freqbench.engine.loop import ModelUnderTest, run_model
 from freqbench.engine.progress import Progress, QuietProgress
 from freqbench.errors import ConfigError, StoreError
 from freqbench.models.in_memory import WEIGHTS_PREFIX, InMemoryModel
-from freqbench.ops.device import select_device, torch_threads
+from freqbench.ops.device import torch_threads
 from freqbench.report.frame import records_frame
 from freqbench.report.gate import DEFAULT_METRICS, GateResult, check_run
 from freqbench.report.render import Format, print_console, render_run
@@ -30,11 +32,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class RunResult:
-    """What :func:`run` stored: the run directory, how many conditions it evaluated, every record."""
+    """What :func:`run` stored: the run directory, how many conditions it evaluated, every record.
+
+    ``writer`` is False on the ranks of a sharded run other than rank 0: they stored nothing and hold
+    no records (rank 0's result has them all).
+    """
 
     store: RunStore
     evaluated: int
     records: list[Record]
+    writer: bool = True
 
     def to_pandas(self) -> pd.DataFrame:
         """The records as a tidy DataFrame (:func:`freqbench.report.frame.records_frame`)."""
@@ -59,12 +66,19 @@ def run(
     the manifest and the result keys as ``state_dict:sha256=<fingerprint>``, so a module with other
     weights under a stored name is refused like any other change of weights.
 
+    Under ``torchrun`` (``WORLD_SIZE`` set) every rank calls this with the same arguments: the samples
+    of each condition are split over the ranks and rank 0 alone checks, locks and writes the run
+    directory (:mod:`freqbench.engine.distributed`); the manifest's ``sharding`` entry and each
+    invocation record the world size, which decides no result, so a run may resume with another.
+
     Raises:
         ConfigError: ``modules`` whose names are not ``config.models``, or a stored in-memory model
             to be rebuilt from its name (resume it with :func:`evaluate` and the module).
         StoreError: another configuration is stored, another process writes the directory, ``out``
             is a file or under one, the disk is full or read-only (the run can then be resumed).
+        DistributedError: a sharded run's ranks cannot join, disagree on the plan, or lost a rank.
     """
+    world = World.from_env()
     suite = get_suite(config.suite, config.options)
     store = RunStore(config.out)
     store.check_location()
@@ -72,31 +86,37 @@ def run(
         raise ConfigError(
             f"in-memory models {[m.label for m in modules]} must be config.models {list(config.models)}"
         )
-    if not force:
+    if not force and world.writer:
         if not modules:
             _check_buildable(store, config)
         _check_same_run(store, config)  # before the lock: a refused run touches nothing
-    with store.writing(), torch_threads(config.num_threads):
-        device = select_device(config.device)
+    device = rank_device(config.device, world)
+    lock = store.writing() if world.writer else contextlib.nullcontext()
+    with session(world, device), lock, torch_threads(config.num_threads):
         full = load_dataset(config.dataset, split=config.split, root=config.data_root)
         data = full.subset(config.limit)
         if modules:
             models = [_in_memory_under_test(m, data, device) for m in modules]
         else:
             models = [build_model(name, seed=config.seed, data=data) for name in config.models]
-        new = manifest(config, suite, device, models, data=data, available=len(full))
-        # again under the lock, now with the weights and data this run would use
-        if force or _check_same_run(store, config, new):
-            store.clear()
-        store.recover()
-        store.write_manifest(new)
-        progress = progress or QuietProgress()
+        if world.writer:
+            new = manifest(config, suite, device, models, data=data, available=len(full))
+            new["sharding"] = describe(world, device, suite)
+            new["invocations"][-1]["world_size"] = world.size
+            # again under the lock, now with the weights and data this run would use
+            if force or _check_same_run(store, config, new):
+                store.clear()
+            store.recover()
+            store.write_manifest(new)
+        progress = (progress or QuietProgress()) if world.writer else QuietProgress()
         evaluated = sum(
-            run_model(m, data, suite, config=config, store=store, device=device, progress=progress)
+            run_model(
+                m, data, suite, config=config, store=store, device=device, progress=progress, world=world
+            )
             for m in models
         )
-        records = store.records()
-    return RunResult(store=store, evaluated=evaluated, records=records)
+        records = store.records() if world.writer else []
+    return RunResult(store=store, evaluated=evaluated, records=records, writer=world.writer)
 
 
 def _provenance(m: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,11 @@ records of it.
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -113,6 +116,15 @@ SeveritiesArg = Annotated[list[str] | None, typer.Option(help="restrict severiti
 BaselineArg = Annotated[str | None, typer.Option(help="baseline model for mCE (must be one of --model)")]
 ThreadsArg = Annotated[int | None, typer.Option(help="CPU threads for torch (at least 1)")]
 DetailsArg = Annotated[bool, typer.Option(help="also print the per-condition table")]
+NprocArg = Annotated[
+    int | None,
+    typer.Option(
+        help="split every condition's samples over N processes on this machine (torchrun --standalone; "
+        "the records are those of one process); on several machines start torchrun yourself (README)"
+    ),
+]
+#: a `--nproc` launch hands its workers the resolved configuration (RunConfig.to_dict as JSON)
+LaunchedArg = Annotated[str | None, typer.Option(hidden=True)]
 
 
 @app.command()
@@ -135,6 +147,8 @@ def run(
     baseline: BaselineArg = None,
     threads: ThreadsArg = None,
     details: DetailsArg = False,
+    nproc: NprocArg = None,
+    launched_config: LaunchedArg = None,
 ) -> None:
     """Evaluate models on a dataset under a suite of conditions; prints tables, writes report.md.
 
@@ -155,9 +169,42 @@ def run(
         "split": split,
         "num_threads": threads,
     }
-    options = _given_options(eps=eps, corruptions=corruptions, severities=severities, baseline=baseline)
-    config = _run_config(given, options, models=model, out_dir=out_dir, resume=resume)
-    _print_run(_execute(config, force=force), details=details)
+    if launched_config is not None:  # a worker of `--nproc`: the parent resolved the configuration
+        config = RunConfig.from_dict(json.loads(launched_config))
+    else:
+        options = _given_options(eps=eps, corruptions=corruptions, severities=severities, baseline=baseline)
+        config = _run_config(given, options, models=model, out_dir=out_dir, resume=resume)
+    if nproc is not None:
+        _check_nproc(nproc)
+        if nproc > 1:
+            raise typer.Exit(_launch(config, nproc, force=force, details=details))
+    result = _execute(config, force=force)
+    if result.writer:  # rank 0 of a sharded run, or the only process
+        _print_run(result, details=details)
+
+
+def _check_nproc(nproc: int) -> None:
+    if nproc < 1:
+        raise ConfigError(f"--nproc must be at least 1, got {nproc}")
+    if "WORLD_SIZE" in os.environ:
+        raise ConfigError(
+            "--nproc launches torchrun itself, and this process already runs under torchrun "
+            f"(WORLD_SIZE={os.environ['WORLD_SIZE']}); leave --nproc out"
+        )
+
+
+def _launch(config: RunConfig, nproc: int, *, force: bool, details: bool) -> int:
+    """``config`` in ``nproc`` torchrun processes on this machine; their exit code (130 on Ctrl-C)."""
+    from freqbench.engine.distributed import torchrun_command
+
+    args = ["-m", "freqbench", "run", "--launched-config", json.dumps(config.to_dict())]
+    args += ["--force"] * force + ["--details"] * details
+    proc = subprocess.Popen(torchrun_command(nproc, args))
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:  # the workers got the Ctrl-C too: let rank 0 say what is stored
+        proc.wait()
+        return 130
 
 
 def _given_options(
@@ -238,11 +285,19 @@ def _run_config(
 def _execute(config: RunConfig, *, force: bool) -> RunResult:
     """Run ``config`` with a progress display; Ctrl-C says what is stored and exits 130."""
     from freqbench import api
+    from freqbench.engine.distributed import World
     from freqbench.engine.progress import RichProgress
 
+    world = World.from_env()
+    if not world.writer:  # another rank of a sharded run: rank 0 speaks for the job
+        try:
+            return api.run(config, force=force)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+    shards = f" processes={world.size}" if world.sharded else ""
     err.print(
         f"[bold]freqbench run[/] suite={config.suite} models={', '.join(config.models)} "
-        f"dataset={config.dataset} out={config.out}"
+        f"dataset={config.dataset} out={config.out}{shards}"
     )
     try:
         with RichProgress(err) as progress:
@@ -397,7 +452,11 @@ def main() -> None:
     try:
         app()
     except FreqbenchError as e:
-        _say(err, f"error: {e}", style="red")
+        # a rank of a sharded run (torchrun) says which one it is
+        size, rank = os.environ.get("WORLD_SIZE", "1"), os.environ.get("RANK")
+        sharded = size != "1" and rank is not None and not str(e).startswith("rank ")
+        where = f"rank {rank} of {size}: " if sharded else ""
+        _say(err, f"error: {where}{e}", style="red")
         sys.exit(2)
 
 

@@ -15,12 +15,13 @@ per-sample results, which are host arrays and so need no round trip through a GP
 **Split** (:func:`shard_slices`). The sample positions ``0..n-1`` of the evaluated (sub)set are cut
 into ``B`` blocks of ``--batch-size``; rank ``r`` of ``W`` takes the contiguous run of whole blocks
 ``floor(r B / W) .. floor((r + 1) B / W) - 1``, rank 0 the first. Every batch a rank evaluates is
-therefore exactly a batch of the one-process run with the same ``--batch-size``: even the attacks
-whose random start depends on which samples share a batch (:func:`batch_dependent`, torchattacks and
-the reference AutoAttack seeded per batch) give the one-process results, as long as no rank halves
-its batch on out-of-memory. Everything else draws from (seed, condition, sample index) and does not
-depend on the split at all. With fewer blocks than ranks some ranks get no samples: lower
-``--batch-size`` to use them.
+therefore exactly a batch of the one-process run with the same ``--batch-size``, so the records are
+bitwise those of one process: the model's float rounding, which kernels may choose by batch size, is
+the same, and so are the attacks whose random start depends on which samples share a batch
+(:func:`batch_dependent`: torchattacks and the reference AutoAttack, seeded per batch), as long as no
+rank halves its batch on out-of-memory. The images of every other condition come from (seed,
+condition, sample index) and do not depend on the split at all. With fewer blocks than ranks some
+ranks get no samples: lower ``--batch-size`` to use them.
 
 **Plan** (:func:`agree_on_plan`). Rank 0 decides which conditions are stored and sends the plan (the
 condition keys, the stored ones, the batch size) to every rank, which checks its own keys against it
@@ -291,7 +292,7 @@ def agree_on_plan(
     Raises:
         DistributedError: this rank's keys or batch size differ from rank 0's.
     """
-    plan = broadcast(
+    plan: dict[str, Any] = broadcast(
         {"keys": list(keys), "stored": sorted(stored or ()), "batch_size": batch_size},
         world,
         what=f"sending the plan of {model}",

@@ -21,7 +21,8 @@ from freqbench._version import __version__
 from freqbench.config import RunConfig
 from freqbench.data import ArrayDataset, DataRequest
 from freqbench.engine.batches import condition_batches
-from freqbench.engine.collector import Collector
+from freqbench.engine.collector import Collector, finish_share, merge_shares
+from freqbench.engine.distributed import World, agree_on_plan, gather, shard_of, shard_slices
 from freqbench.engine.progress import Progress
 from freqbench.engine.steps import Step, StepContext, build_step
 from freqbench.errors import NonFiniteError, StoreError
@@ -109,9 +110,13 @@ def evaluate_condition(
     config: RunConfig,
     device: torch.device,
     progress: Progress,
+    collector: Collector | None = None,
 ) -> dict[str, np.ndarray]:
-    """Per-sample results of one condition over the whole dataset (:func:`condition_batches`)."""
-    col = Collector(len(data))
+    """Per-sample results of one condition over the whole dataset (:func:`condition_batches`).
+
+    ``collector``: fill this one instead of a new one (a sharded run sends its ``share()`` to rank 0).
+    """
+    col = Collector(len(data)) if collector is None else collector
     for b in condition_batches(
         data,
         step,
@@ -167,6 +172,7 @@ def run_model(
     store: RunStore,
     device: torch.device,
     progress: Progress,
+    world: World | None = None,
 ) -> int:
     """Evaluate every condition of ``suite`` not yet stored; returns the number evaluated.
 
@@ -176,12 +182,18 @@ def run_model(
     that is refused before any work, since the directory would otherwise mix two results of one cell.
     Resumable state (reference AutoAttack) lives in ``state/<content key>/``.
 
+    ``world``: a sharded run (:mod:`freqbench.engine.distributed`), in which every rank calls this
+    with the whole dataset: rank 0 decides what is stored and tells the others, each rank evaluates
+    its share of the samples, and rank 0 alone gathers the shares and writes; the other ranks never
+    read or write ``store`` (only resumable attack state, per batch).
+
     Raises:
         StoreError: the directory holds results of this model computed from other inputs.
+        DistributedError: in a sharded run, the ranks disagree on the plan or a rank was lost.
     """
+    world = world or World()
     model.module.eval().to(device)
     check_compatible(model, data, device)
-    done = store.completed_keys()
     state_dir = store.root / "state"
     ctx = StepContext(
         device=device,
@@ -192,6 +204,65 @@ def run_model(
     for cond in suite.conditions:
         step = build_step(cond, ctx)
         plan.append((cond, step, condition_key(model, data, suite, cond, step, config)))
+    done = _check_stored(store, model, data, suite, plan) if world.writer else None
+    if world.sharded:
+        done = agree_on_plan(
+            [c for c, _, _ in plan],
+            [key for _, _, key in plan],
+            done,
+            batch_size=config.batch_size,
+            world=world,
+            model=model.name,
+        )
+    assert done is not None
+    slices = shard_slices(len(data), batch_size=config.batch_size, size=world.size)
+    share = shard_of(data, slices[world.rank]) if world.sharded else data
+    evaluated = 0
+    clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
+    for cond, step, key in plan:
+        if step.bind_state is not None:
+            step.bind_state(state_dir / key)
+        if key in done:
+            progress.note(f"skip {model.name} · {cond.key} (stored)")
+            if clean_correct is None and world.writer:
+                clean_correct = store.arrays(key)["correct"]
+            continue
+        evaluated += 1
+        if not world.sharded:
+            arrays = evaluate_condition(
+                model, data, step, cond, config=config, device=device, progress=progress
+            )
+        else:
+            col = Collector(len(share))
+            if len(share):
+                evaluate_condition(
+                    model, share, step, cond, config=config, device=device, progress=progress, collector=col
+                )
+            shares = gather(col.share(), world, what=f"gathering {model.name} · {cond.key}")
+            if shares is None:  # not rank 0: its share is on its way to the writer
+                continue
+            rows = [np.arange(len(data))[sl] for sl in slices]
+            arrays = finish_share(merge_shares(shares, rows, len(data)))
+        if clean_correct is None:
+            clean_correct = arrays["correct"]
+        else:
+            # flipped by the condition: for attacks, the attack's success on initially correct samples
+            arrays["clean_correct"] = clean_correct
+            arrays["success"] = clean_correct & ~arrays["correct"]
+        scope = record_scope(model, data, suite, config)
+        records = make_records(model.name, data, suite, cond, step, key, arrays, scope=scope)
+        store.write_condition(key, records, arrays)
+    return evaluated
+
+
+def _check_stored(
+    store: RunStore,
+    model: ModelUnderTest,
+    data: ArrayDataset,
+    suite: Suite,
+    plan: list[tuple[Condition, Step, str]],
+) -> set[str]:
+    """The content keys stored, after refusing cells stored under another key (see :func:`run_model`)."""
     stored = _stored_keys(store, model, data, suite)
     changed = [c.key for c, _, key in plan if stored.get(c.key, set()) - {key}]
     if changed:
@@ -202,28 +273,7 @@ def run_model(
             f"or the freqbench version differ from this run's); use another --out to keep both, or start "
             f"over with `freqbench run --force --out {store.root} ...`"
         )
-    evaluated = 0
-    clean_correct: np.ndarray | None = None  # the suite's first condition is always clean
-    for cond, step, key in plan:
-        if step.bind_state is not None:
-            step.bind_state(state_dir / key)
-        if key in done:
-            progress.note(f"skip {model.name} · {cond.key} (stored)")
-            if clean_correct is None:
-                clean_correct = store.arrays(key)["correct"]
-            continue
-        arrays = evaluate_condition(model, data, step, cond, config=config, device=device, progress=progress)
-        if clean_correct is None:
-            clean_correct = arrays["correct"]
-        else:
-            # flipped by the condition: for attacks, the attack's success on initially correct samples
-            arrays["clean_correct"] = clean_correct
-            arrays["success"] = clean_correct & ~arrays["correct"]
-        scope = record_scope(model, data, suite, config)
-        records = make_records(model.name, data, suite, cond, step, key, arrays, scope=scope)
-        store.write_condition(key, records, arrays)
-        evaluated += 1
-    return evaluated
+    return store.completed_keys()
 
 
 def make_records(

@@ -38,6 +38,7 @@ import hashlib
 import io
 import math
 import re
+import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -200,6 +201,27 @@ def heatmap(
     return im
 
 
+def dataset_label(name: str) -> str:
+    """A dataset's name for a figure title: ``imagefolder:PATH`` shortened to the path's last part
+    (the report header names the full path)."""
+    prefix, sep, path = name.partition(":")
+    if sep and prefix == "imagefolder":
+        return f"{prefix}:{Path(path).name or path}"
+    return name
+
+
+def suptitle(fig: Figure, title: str) -> None:
+    """The figure's title, wrapped to the figure's width (long dataset names such as
+    ``imagefolder:PATH`` would otherwise be cut at the edges)."""
+    size = (
+        float(mpl.rcParams["figure.titlesize"])
+        if not isinstance(mpl.rcParams["figure.titlesize"], str)
+        else float(mpl.rcParams["font.size"]) * 1.2
+    )
+    chars = max(20, int(fig.get_size_inches()[0] * 72 / (0.6 * size)))
+    fig.suptitle("\n".join(textwrap.wrap(title, chars, break_long_words=True, break_on_hyphens=False)))
+
+
 # building -----------------------------------------------------------------------------------------
 def plot_names(manifest: Mapping[str, Any]) -> list[str]:
     """The registered plot names a run's manifest asks for (its summaries, then its probes)."""
@@ -297,7 +319,7 @@ def model_legend(fig: Figure, models: Sequence[str], title: str) -> None:
     """One legend for the figure: a line per model, below the panels."""
     handles = [Line2D([], [], label=m, **line_style(i)) for i, m in enumerate(models)]
     ncols = 1 if max(len(m) for m in models) > 40 else min(len(models), 3)
-    fig.suptitle(title)
+    suptitle(fig, title)
     fig.legend(handles=handles, loc="outside lower center", ncols=ncols, frameon=False)
 
 
@@ -355,7 +377,7 @@ def accuracy_vs_severity(ctx: PlotContext) -> list[Plot]:
             _accuracy_axes(
                 ax, signed_label(corruption, any(is_signed(r) for r in mine)), "severity (0 = clean)"
             )
-        title = f"accuracy vs severity · {dataset}"
+        title = f"accuracy vs severity · {dataset_label(dataset)}"
         model_legend(fig, models, title)
         out.append(
             Plot(
@@ -397,7 +419,7 @@ def accuracy_vs_cutoff(ctx: PlotContext) -> list[Plot]:
             ax.set_xticks(radii, [f"{v:g}" for v in radii])
             title = signed_label(group, any(is_signed(r) for r in mine))
             _accuracy_axes(ax, title, "cutoff radius r (cycles per image)")
-        title = f"accuracy vs cutoff · {dataset}"
+        title = f"accuracy vs cutoff · {dataset_label(dataset)}"
         model_legend(fig, models, title)
         out.append(
             Plot(
@@ -450,7 +472,7 @@ def accuracy_vs_eps(ctx: PlotContext) -> list[Plot]:
             ax.set_xticks(xs, [ticks[x] for x in xs], rotation=45)
             norms = ", ".join(ordered(str(r.tags.get("norm", "Linf")) for r in mine))
             _accuracy_axes(ax, attack, f"eps ({norms} norm, images in [0, 1])")
-        title = f"accuracy vs eps · {dataset}"
+        title = f"accuracy vs eps · {dataset_label(dataset)}"
         model_legend(fig, models, title)
         out.append(
             Plot(
@@ -512,7 +534,7 @@ def delta_spectrum(ctx: PlotContext) -> list[Plot]:
                     color="#555555" if i < 0 else line_style(i)["color"],
                     bbox={"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5},
                 )
-        title = f"perturbation spectra · {dataset}"
+        title = f"perturbation spectra · {dataset_label(dataset)}"
         model_legend(fig, models, title)
         out.append(
             Plot(

@@ -47,7 +47,16 @@ from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 
 from freqbench.errors import StoreError
-from freqbench.report.plots import COLORS, PLOTS, Plot, PlotContext, file_stem, heatmap
+from freqbench.report.plots import (
+    COLORS,
+    PLOTS,
+    Plot,
+    PlotContext,
+    dataset_label,
+    file_stem,
+    heatmap,
+    suptitle,
+)
 from freqbench.report.tables import ordered
 from freqbench.store.run import Record
 
@@ -239,8 +248,8 @@ def fourier_heatmap_plots(ctx: PlotContext) -> list[Plot]:
                 f"clean error {100 * clean:.1f}%" if clean is not None else "",
             )
             ax.set_title(unit.label + (f"\n{sub}" if sub else ""), fontsize=7)
-        title = _where("Fourier heat map", dataset, shared)
-        fig.suptitle(title)
+        title = _where("Fourier heat map", dataset_label(dataset), shared)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("fourier_heatmap", dataset),
@@ -281,7 +290,7 @@ def input_spectrum_plots(ctx: PlotContext) -> list[Plot]:
         names = [*classes, "all"]
         ns = [*(int(c) for c in counts), int(counts.sum())]
         vmin, vmax = finite_range(maps)
-        where = _where(unit.label if unit.model else "", unit.dataset)
+        where = _where(unit.label if unit.model else "", dataset_label(unit.dataset))
 
         fig, axes = panels(len(maps), ncols=6, panel=(2.0, 1.9))
         image = None
@@ -292,7 +301,7 @@ def input_spectrum_plots(ctx: PlotContext) -> list[Plot]:
         assert image is not None
         _colorbar(fig, image, axes, "log10 mean power (pixels in [0, 1])")
         title = _where("input power spectra", where)
-        fig.suptitle(title)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("input_spectrum", unit.slug),
@@ -323,7 +332,7 @@ def input_spectrum_plots(ctx: PlotContext) -> list[Plot]:
             ax.set_ylabel("images")
             ax.set_title(f"{name} (n={n})", fontsize=7)
         title = _where("input spectral statistic", where)
-        fig.suptitle(title)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("input_statistic", unit.slug),
@@ -356,7 +365,7 @@ def filter_spectrum_plots(ctx: PlotContext) -> list[Plot]:
         spectra = np.asarray(a["first_layer_spectra"], dtype=np.float64)
         grid = int(unit.meta.get("grid", spectra.shape[-1]))
         r_unit = f"cycles per {grid} px"
-        where = _where(unit.label, unit.dataset)
+        where = _where(unit.label, dataset_label(unit.dataset))
 
         fig, axes = panels(len(layers), ncols=5, panel=(2.2, 1.7))
         for ax, layer, hist in zip(axes, layers, hists):
@@ -370,7 +379,7 @@ def filter_spectrum_plots(ctx: PlotContext) -> list[Plot]:
             shape = "×".join(str(s) for s in layer.get("weight_shape", []))
             ax.set_title(_where(str(layer.get("name", "?")), shape), fontsize=6.5)
         title = _where("filter statistic per layer", where)
-        fig.suptitle(title)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("filter_histograms", unit.slug),
@@ -401,7 +410,7 @@ def filter_spectrum_plots(ctx: PlotContext) -> list[Plot]:
         assert image is not None
         _colorbar(fig, image, axes, "normalised power P (sums to 1)")
         title = _where(f"first-layer filter spectra ({first})", where)
-        fig.suptitle(title)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("filter_spectra", unit.slug),
@@ -463,7 +472,7 @@ def fourier_mask_plots(ctx: PlotContext) -> list[Plot]:
             )
         n = 2 * int(has_dataset) + 2 * int(has_single)
         fig, axes = panels(n, ncols=4, panel=(2.7, 2.4))
-        where = _where(unit.label, unit.dataset)
+        where = _where(unit.label, dataset_label(unit.dataset))
         i = 0
         if has_dataset:
             full = np.asarray(unit.arrays(ctx, "dataset_mask_full", "dataset_radial")["dataset_mask_full"])
@@ -498,7 +507,7 @@ def fourier_mask_plots(ctx: PlotContext) -> list[Plot]:
             axes[i + 1].plot(r, radial.mean(axis=0), color=COLORS[1], marker="o", markevery=4)
             _radial_axes(axes[i + 1], "single-image masks:\nmean radial profile")
         title = _where("Fourier masks", where)
-        fig.suptitle(title)
+        suptitle(fig, title)
         out.append(
             Plot(
                 file_stem("fourier_mask", unit.slug),

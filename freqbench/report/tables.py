@@ -10,6 +10,7 @@ its note (:data:`SIGNED_NOTE`), so the mark reaches every format.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -133,9 +134,17 @@ def join_notes(*notes: str) -> str:
     return "; ".join(n for n in notes if n)
 
 
+def _significant(value: float, figures: int = 4) -> int:
+    """Decimals that show ``value`` with ``figures`` significant figures (at least ``figures``)."""
+    if not math.isfinite(value) or value == 0:
+        return figures
+    return max(figures, figures - 1 - math.floor(math.log10(abs(value))))
+
+
 def probe_table(records: Sequence[Record], probe: str) -> Table:
     """The records of probe ``probe`` (suite ``probe:NAME``): one row per (model, condition), one
-    column per metric, values with their 95% intervals (4 digits; units are each metric's own)."""
+    column per metric, values with their 95% intervals (4 significant figures; units are each
+    metric's own)."""
     recs = [r for r in records if r.suite == f"probe:{probe}"]
     metrics = list(dict.fromkeys(r.metric for r in recs))
     rows: dict[str, dict[str, Record]] = {}
@@ -146,7 +155,7 @@ def probe_table(records: Sequence[Record], probe: str) -> Table:
         (
             label,
             tuple(
-                Cell(cells[m].value, cells[m].ci_low, cells[m].ci_high, digits=4)
+                Cell(cells[m].value, cells[m].ci_low, cells[m].ci_high, digits=_significant(cells[m].value))
                 if m in cells
                 else Cell(None)
                 for m in metrics
