@@ -17,8 +17,9 @@ from freqbench.api.probe_runner import NO_MODEL, probe_of, resolve_options, run_
 from freqbench.api.provenance import manifest
 from freqbench.api.runs import _check_same_run
 from freqbench.config import PROBE_PREFIX, RunConfig, SuiteOptions
+from freqbench.engine.distributed import World
 from freqbench.engine.progress import Progress, QuietProgress
-from freqbench.errors import ConfigError
+from freqbench.errors import ConfigError, DistributedError
 from freqbench.ops.device import select_device, torch_threads
 from freqbench.probes.base import PROBES
 from freqbench.report.frame import records_frame
@@ -93,6 +94,11 @@ def run_probe_config(
     The run directory rules are :func:`freqbench.api.runs.run`'s: one configuration per directory
     (refused otherwise unless ``force``), one writer, committed units only.
     """
+    if World.from_env().sharded:
+        raise DistributedError(
+            "probes run in one process: `freqbench probe` under torchrun (WORLD_SIZE > 1) would have every "
+            "rank compute the same result; run it without torchrun"
+        )
     entry = probe_of(config.suite)
     options = resolve_options(entry, config.options.probe)
     store = RunStore(config.out)

@@ -232,3 +232,19 @@ def test_links_across_a_suite_run_and_a_probe_run_equals_scipy(image_folder, tmp
     # links takes runs only
     assert run_main("probe", "links", "--model", "resnet20_cifar10", "--runs", str(fs)) == 2
     assert run_main("probe", "links") == 2
+
+
+def test_probe_under_torchrun_is_refused(image_folder, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "0")
+    out = tmp_path / "fs"
+    args = [
+        "probe",
+        "filter_spectrum",
+        "--model",
+        "resnet20_cifar10",
+        "--dataset",
+        f"imagefolder:{image_folder}",
+    ]
+    assert run_main(*args, "--out", str(out)) == 2
+    assert not out.exists()

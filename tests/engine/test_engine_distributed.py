@@ -135,6 +135,10 @@ def test_merge_refuses_gaps_and_mismatched_shares(model, data, tmp_path) -> None
     b = _share(model, shard_of(data, slice(20, 40)), PHASE, tmp_path, bs=8)
     with pytest.raises(ConfigError, match="repeats or gaps"):
         merge_shares([a, b], [np.arange(20), np.arange(19, 39)], 40)
+    # a rank given no samples sends an empty share (without the step's diagnostics): it adds nothing
+    whole = _share(model, data, PHASE, tmp_path, bs=8)
+    empty = Collector(0).share()
+    _assert_same(merge_shares([empty, a, b], [np.arange(0), np.arange(20), np.arange(20, 40)], 40), whole)
     b.pop("radial_energy")
     with pytest.raises(ConfigError, match="shares hold different arrays"):
         merge_shares([a, b], [np.arange(20), np.arange(20, 40)], 40)
