@@ -12,7 +12,13 @@ from freqbench.suites import SUITES
 from freqbench.suites.base import build_suite
 
 #: a valid value for each option (the suite reading it must accept it)
-VALUES = {"eps": ("4/255",), "corruptions": ("gaussian_noise",), "severities": (1,), "baseline": "m"}
+VALUES = {
+    "eps": ("4/255",),
+    "corruptions": ("gaussian_noise",),
+    "severities": (1,),
+    "baseline": "m",
+    "probe": {"eps": 4.0},  # a probe run's options: no suite reads them
+}
 
 
 def _options(name: str, option: str) -> SuiteOptions:
