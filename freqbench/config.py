@@ -8,7 +8,11 @@ result, and ``device`` changes at most float rounding (every invocation's device
 manifest). Nor is the number of processes of a sharded run (``torchrun``, ``freqbench run --nproc``):
 it is no field here, only recorded per invocation in the manifest, so a run may resume with another
 world size (:mod:`freqbench.engine.distributed`). :meth:`RunConfig.from_dict` is the one way back
-from a stored manifest to a config (it still reads manifests holding the retired ``shard`` field).
+from a stored manifest to a config (it still reads manifests holding the retired ``shard`` field,
+and reads those written before ``precision`` and ``compile`` as float32 without compile).
+``precision`` decides results (autocast changes predictions); ``compile`` does not: like the other
+engine steps it is only used where it gives eager float32's predictions on a probe batch
+(:mod:`freqbench.engine.fast`), so it changes at most float rounding, like ``device``.
 
 Torch-free, so reports and the CLI's argument parsing never import torch.
 """
@@ -30,7 +34,9 @@ SEED_LIMIT = 2**64
 #: ``RunConfig.suite`` of a probe run: ``probe:NAME``
 PROBE_PREFIX = "probe:"
 #: the fields of :class:`RunConfig` that decide results (compared with a run directory's stored config)
-RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "options")
+RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "options", "precision")
+#: ``RunConfig.precision``: float32, or the forward pass under autocast to bfloat16 or float16
+PRECISIONS = ("fp32", "bf16", "fp16")
 #: fields of older versions, accepted in stored manifests and ignored: ``shard`` ([INDEX, COUNT], never
 #: used before sharded runs existed; the world size of a sharded run is not configuration)
 REMOVED_FIELDS = ("shard",)
@@ -76,6 +82,12 @@ def _object(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise ConfigError(f"{where} must be an object, got {_kind(v)}")
     return dict(v)
+
+
+def _bool(v: Any, where: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{where}: expected true or false, got {_kind(v)} {v!r}")
+    return v
 
 
 def _path(v: Any, where: str) -> Path:
@@ -167,6 +179,11 @@ class RunConfig:
         data_root: explicit dataset root searched first.
         options: suite options.
         num_threads: CPU threads for torch (None: torch default), at least 1.
+        precision: ``fp32`` (default), ``bf16`` or ``fp16``: the forward pass that scores input-only
+            conditions under autocast, refused where it agrees with float32 on less than 99% of a
+            probe batch (:mod:`freqbench.engine.fast`).
+        compile: try ``torch.compile`` for the forward pass (a failure falls back to eager, with a
+            warning and a note in the manifest).
     """
 
     suite: str
@@ -181,6 +198,8 @@ class RunConfig:
     data_root: Path | None = None
     options: SuiteOptions = field(default_factory=SuiteOptions)
     num_threads: int | None = None
+    precision: str = "fp32"
+    compile: bool = False
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -195,6 +214,8 @@ class RunConfig:
             )
         if not self.models and not self.suite.startswith(PROBE_PREFIX):
             raise ConfigError("at least one model is required")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -231,7 +252,16 @@ class RunConfig:
             ConfigError: ``d`` is not an object, misses or adds a field, or holds a value of the wrong
                 type or out of range; the message names the field.
         """
-        return cls(**_fields_of(cls, d, where, _CONFIG_READERS, removed=REMOVED_FIELDS))
+        return cls(
+            **_fields_of(
+                cls,
+                d,
+                where,
+                _CONFIG_READERS,
+                added={"precision": "fp32", "compile": False},
+                removed=REMOVED_FIELDS,
+            )
+        )
 
 
 _CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
@@ -247,4 +277,6 @@ _CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
     "data_root": _optional(_path),
     "options": lambda v, where: SuiteOptions.from_dict(v, where=where),
     "num_threads": _optional(_int),
+    "precision": _str,
+    "compile": _bool,
 }

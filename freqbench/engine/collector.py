@@ -10,6 +10,10 @@ Everything is kept per sample until :meth:`Collector.finish`, which derives the 
 (:func:`finish_share`). So they do not depend on the batch size, and a sharded run
 (:mod:`freqbench.engine.distributed`) that gathers every rank's :meth:`Collector.share` and
 reassembles them (:func:`merge_shares`) stores exactly the arrays of one process.
+
+What the collector computes from device tensors stays on the device until :meth:`Collector.share`,
+which copies each array to the host once per condition instead of once per batch (on a GPU every
+copy is a synchronisation); the values are those of per-batch copies.
 """
 
 from __future__ import annotations
@@ -51,6 +55,8 @@ class Collector:
         self.radial: torch.Tensor | None = None  # (n, R) per-sample radial energy of x' - x
         self.bands: torch.Tensor | None = None  # (n, 3) per-sample band energy of x' - x
         self.diag_names: frozenset[str] | None = None
+        # batches not yet copied to the host: their rows and {array name: device tensor}
+        self._pending: list[tuple[slice, dict[str, torch.Tensor]]] = []
 
     def add(
         self,
@@ -64,25 +70,39 @@ class Collector:
     ) -> None:
         """Store one batch: rows ``sl`` of the dataset, sample indices ``idx``, input ``x``, the
         condition's output ``x2`` (``x`` itself for the identity), labels ``y`` and the logits on ``x2``."""
-        a = self.arrays
-        a["index"][sl] = idx
-        a["label"][sl] = y.cpu().numpy()
-        for name, value in score_logits(logits, y).items():
-            a[name][sl] = value.cpu().numpy()
+        self.arrays["index"][sl] = idx
+        parts = {"label": y, **score_logits(logits, y)}
         if x2 is not x:  # the identity step returns its input: nothing to measure
             delta = (x2 - x).float()
             flat = delta.flatten(1)
-            a["delta_linf"][sl] = flat.abs().amax(1).cpu().numpy()
-            a["delta_l2"][sl] = flat.norm(dim=1).cpu().numpy()
-            radial = radial_energy(delta).cpu()
-            if self.radial is None:
-                self.radial = torch.zeros(self.n, radial.shape[1], dtype=radial.dtype)
-            self.radial[sl] = radial
-            bands = band_energy(delta).cpu()
-            if self.bands is None:
-                self.bands = torch.zeros(self.n, bands.shape[1], dtype=torch.float64)
-            self.bands[sl] = bands
+            parts["delta_linf"] = flat.abs().amax(1)
+            parts["delta_l2"] = flat.norm(dim=1)
+            parts[RADIAL] = radial_energy(delta)
+            parts[BANDS] = band_energy(delta)
+        self._pending.append((sl, {k: v.detach() for k, v in parts.items()}))
         self._add_diagnostics(sl, diagnostics or {})
+
+    def _to_host(self) -> None:
+        """Copy the pending batches to the host arrays: one copy per array."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        everything = np.arange(self.n)
+        for name in dict.fromkeys(k for _, parts in pending for k in parts):
+            # a batch whose output is its input measures no perturbation: its rows keep their zeros
+            have = [(sl, parts[name]) for sl, parts in pending if name in parts]
+            rows = np.concatenate([everything[sl] for sl, _ in have])
+            value = torch.cat([v for _, v in have]).cpu()
+            if name == RADIAL:
+                if self.radial is None:
+                    self.radial = torch.zeros(self.n, value.shape[1], dtype=value.dtype)
+                self.radial[rows] = value
+            elif name == BANDS:
+                if self.bands is None:
+                    self.bands = torch.zeros(self.n, value.shape[1], dtype=torch.float64)
+                self.bands[rows] = value.to(torch.float64)
+            else:
+                self.arrays[name][rows] = value.numpy()
 
     def _add_diagnostics(self, sl: slice, diagnostics: dict[str, torch.Tensor]) -> None:
         names = frozenset(diagnostics)
@@ -101,6 +121,7 @@ class Collector:
     def share(self) -> dict[str, np.ndarray]:
         """Every per-sample array (first axis: the rows of this collector), the radial and band
         energies of the perturbation included: what :func:`finish_share` turns into stored arrays."""
+        self._to_host()
         out = dict(self.arrays)
         if self.radial is not None:
             out[RADIAL] = self.radial.numpy()

@@ -23,6 +23,7 @@ from freqbench.data import ArrayDataset, DataRequest
 from freqbench.engine.batches import condition_batches
 from freqbench.engine.collector import Collector, finish_share, merge_shares
 from freqbench.engine.distributed import World, agree_on_plan, gather, shard_of, shard_slices
+from freqbench.engine.fast import FP32, EngineOptions, PreparedModel, prepare_model, record_engine
 from freqbench.engine.progress import Progress
 from freqbench.engine.steps import Step, StepContext, build_step
 from freqbench.errors import NonFiniteError, StoreError
@@ -64,8 +65,10 @@ def condition_key(
 
     The model enters through :meth:`ModelConfig.result_spec` (what decides its outputs, as JSON) and
     the fingerprint of the weights loaded, never through its provenance text; C dataset files through
-    the sha256 of the bytes read (in ``step.spec``).
+    the sha256 of the bytes read (in ``step.spec``). A precision other than float32 enters too (float32
+    keys are those of the versions before ``--precision``, so stored runs resume).
     """
+    precision = {"precision": config.precision} if config.precision != FP32 else {}
     return content_key(
         {
             "model": {"name": model.name, "spec": model.cfg.result_spec(), "weights": model.weights_sha256},
@@ -79,6 +82,7 @@ def condition_key(
             "suite": {"name": suite.name, "version": suite.version},
             "seed": config.seed,
             "freqbench": __version__,
+            **precision,
         }
     )
 
@@ -111,12 +115,17 @@ def evaluate_condition(
     device: torch.device,
     progress: Progress,
     collector: Collector | None = None,
+    prepared: PreparedModel | None = None,
 ) -> dict[str, np.ndarray]:
     """Per-sample results of one condition over the whole dataset (:func:`condition_batches`).
 
     ``collector``: fill this one instead of a new one (a sharded run sends its ``share()`` to rank 0).
+    ``prepared``: the gated forward pass that scores the condition's outputs where it may
+    (:meth:`PreparedModel.scores`; attacks are scored by the module as given); None: the module as given.
+    Non-finite logits are looked for once the condition is done (no device sync per batch).
     """
     col = Collector(len(data)) if collector is None else collector
+    finite: list[tuple[np.ndarray, torch.Tensor, int]] = []
     for b in condition_batches(
         data,
         step,
@@ -127,27 +136,32 @@ def evaluate_condition(
         progress=progress,
         label=f"{model.name} · {cond.key}",
         model=model.module,
+        score=None if prepared is None else prepared.scores(step),
     ):
         assert b.logits is not None  # a model was given
-        check_finite(model, cond, b.logits, b.indices)
+        finite.append((b.indices, ~torch.isfinite(b.logits).all(1), len(b.logits)))
         col.add(b.rows, b.indices, b.x, b.out, b.y, b.logits, step.diagnostics(b.x, b.out))
+    for idx, bad, size in finite:
+        check_finite(model, cond, bad.cpu().numpy(), idx, size)
     return col.finish()
 
 
-def check_finite(model: ModelUnderTest, cond: Condition, logits: torch.Tensor, idx: np.ndarray) -> None:
+def check_finite(model: ModelUnderTest, cond: Condition, bad: np.ndarray, idx: np.ndarray, size: int) -> None:
     """Refuse NaN or infinite logits: argmax over NaN picks a class, and its accuracy means nothing.
+
+    ``bad``: per image of one batch of ``size`` images with sample indices ``idx``, whether its
+    logits hold a NaN or an infinity.
 
     Raises:
         NonFiniteError: naming the model, the condition and the first affected samples.
     """
-    bad = ~torch.isfinite(logits).all(1)
-    if not bool(bad.any()):
+    rows = np.flatnonzero(bad)
+    if not len(rows):
         return
-    rows = np.flatnonzero(bad.cpu().numpy())
     shown = ", ".join(str(i) for i in idx[rows[:5]]) + (", ..." if len(rows) > 5 else "")
     raise NonFiniteError(
         f"{model.name} returned non-finite logits (NaN or inf) under condition {cond.key} for "
-        f"{len(rows)} of {len(logits)} images of the batch (sample indices {shown}); no result is "
+        f"{len(rows)} of {size} images of the batch (sample indices {shown}); no result is "
         "stored. Check the model's weights (for example for NaN tensors) and its input."
     )
 
@@ -180,7 +194,9 @@ def run_model(
     (model, dataset, suite, condition) under another key, what decides the result changed since
     (the weights behind the name, the dataset or C dataset files, the seed or freqbench's version):
     that is refused before any work, since the directory would otherwise mix two results of one cell.
-    Resumable state (reference AutoAttack) lives in ``state/<content key>/``.
+    Resumable state (reference AutoAttack) lives in ``state/<content key>/``. The forward pass that
+    scores input-only conditions is prepared once, gated on a probe batch
+    (:func:`~freqbench.engine.fast.prepare_model`), and its path recorded in the manifest.
 
     ``world``: a sharded run (:mod:`freqbench.engine.distributed`), in which every rank calls this
     with the whole dataset: rank 0 decides what is stored and tells the others, each rank evaluates
@@ -194,6 +210,11 @@ def run_model(
     world = world or World()
     model.module.eval().to(device)
     check_compatible(model, data, device)
+    prepared = prepare_model(
+        model.module, data, device, EngineOptions.of(config), name=model.name, batch_size=config.batch_size
+    )
+    if world.writer:
+        record_engine(store, model.name, prepared.path)
     state_dir = store.root / "state"
     ctx = StepContext(
         device=device,
@@ -230,13 +251,21 @@ def run_model(
         evaluated += 1
         if not world.sharded:
             arrays = evaluate_condition(
-                model, data, step, cond, config=config, device=device, progress=progress
+                model, data, step, cond, config=config, device=device, progress=progress, prepared=prepared
             )
         else:
             col = Collector(len(share))
             if len(share):
                 evaluate_condition(
-                    model, share, step, cond, config=config, device=device, progress=progress, collector=col
+                    model,
+                    share,
+                    step,
+                    cond,
+                    config=config,
+                    device=device,
+                    progress=progress,
+                    collector=col,
+                    prepared=prepared,
                 )
             shares = gather(col.share(), world, what=f"gathering {model.name} · {cond.key}")
             if shares is None:  # not rank 0: its share is on its way to the writer
@@ -249,7 +278,7 @@ def run_model(
             # flipped by the condition: for attacks, the attack's success on initially correct samples
             arrays["clean_correct"] = clean_correct
             arrays["success"] = clean_correct & ~arrays["correct"]
-        scope = record_scope(model, data, suite, config)
+        scope = {**record_scope(model, data, suite, config), **prepared.scope(step)}
         records = make_records(model.name, data, suite, cond, step, key, arrays, scope=scope)
         store.write_condition(key, records, arrays)
     return evaluated

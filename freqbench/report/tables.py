@@ -107,7 +107,51 @@ class ReportContext:
             "freqbench": str(self.manifest.get("freqbench_version", "?")),
             "seed": str(cfg.get("seed", "?")),
             "device": str(self.manifest.get("device", "?")),
+            **self._engine_lines(str(cfg.get("precision", "fp32"))),
         }
+
+    def _engine_lines(self, precision: str) -> dict[str, str]:
+        """``precision`` (with the measured agreement with fp32 below fp32) and, where the manifest
+        records it (``models.<name>.engine``, :mod:`freqbench.engine.fast`), the ``engine`` path."""
+        models = self.manifest.get("models", {})
+        engines = {
+            name: m["engine"]
+            for name, m in (models.items() if isinstance(models, Mapping) else ())
+            if isinstance(m, Mapping) and isinstance(m.get("engine"), Mapping)
+        }
+        line = precision
+        if precision != "fp32":
+            line += " autocast (attacks: fp32)"
+            agree = [
+                f"{name} {100 * float(e['agreement']):.2f}% of {e.get('probe_images', '?')}"
+                for name, e in engines.items()
+                if isinstance(e.get("agreement"), int | float)
+            ]
+            if agree:
+                line += "; predictions agreeing with fp32 on the probe images: " + ", ".join(agree)
+        out = {"precision": line}
+        paths = {name: _engine_path(e) for name, e in engines.items()}
+        if paths:
+            same = len(set(paths.values())) == 1
+            out["engine"] = (
+                next(iter(paths.values())) if same else "; ".join(f"{k}: {v}" for k, v in paths.items())
+            )
+        return out
+
+
+def _engine_path(engine: Mapping[str, Any]) -> str:
+    """``BN folded (19 layers), channels-last`` or ``eager``, and ``compile failed`` where it did."""
+    steps = []
+    if engine.get("bn_folded"):
+        steps.append(f"BN folded ({engine.get('folded_layers', '?')} layers)")
+    if engine.get("channels_last"):
+        steps.append("channels-last")
+    if engine.get("compiled"):
+        steps.append("torch.compile")
+    text = ", ".join(steps) or "eager"
+    if engine.get("compile_error"):
+        text += " (torch.compile failed: eager)"
+    return text
 
 
 def ordered(values: Iterable[H]) -> list[H]:

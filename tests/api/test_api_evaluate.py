@@ -107,7 +107,9 @@ def test_in_memory_module_matches_a_forward_pass_by_hand(folder: Path, tmp_path:
     assert _value(df, "clean", "accuracy") == pytest.approx(expected_acc, abs=1e-12)
     assert _value(df, "clean", "loss") == pytest.approx(expected_loss, rel=1e-5)
     entry = result.store.read_manifest()["models"]["module:TinyNet"]
+    engine = entry.pop("engine")  # the forward pass that scored it (freqbench.engine.fast)
     assert entry == {"arch": "TinyNet", "weights": f"state_dict:sha256={fingerprint}"}
+    assert engine["precision"] == "fp32" and engine["agreement"] == 1.0
     assert state_dict_sha256(net) == fingerprint  # evaluation changed no weight or BatchNorm statistic
 
 
