@@ -26,7 +26,8 @@ machine noise (this CPU is shared) hits all of them alike; compare ratios, not a
    (the same loader), make the noisy copy (the same seeded perturbation), call ``clean_accuracy``
    twice. Both float32, ``--threads`` threads, batch ``--batch-size``. Then the stored per-sample
    predictions are compared with an eager float32 forward pass (not timed), and the accuracies with
-   the script's. ``--compile`` adds a ``freqbench run --compile`` row.
+   the script's. ``--compile`` adds a ``freqbench run --compile on`` row (``auto``, the default,
+   does not compile a run this short).
 
     python benchmarks/bench_engine.py [--n 2048] [--batch-size 256] [--reps 3] [--threads 2]
         [--suite-n 16] [--no-suite] [--whole-run] [--compile] [--device cuda]
@@ -294,7 +295,7 @@ def whole_run_table(args: argparse.Namespace) -> list[str]:
         "robustbench script": script,
     }
     if args.compile:
-        runs["freqbench run --compile"] = [*fb, "--compile", "--out", str(tmp / "fbc")]
+        runs["freqbench run --compile on"] = [*fb, "--compile", "on", "--out", str(tmp / "fbc")]
     times: dict[str, list[float]] = {k: [] for k in runs}
     outputs: dict[str, str] = {}
     for _ in range(args.whole_reps):
@@ -376,7 +377,7 @@ def main() -> None:
     ap.add_argument("--no-suite", action="store_true", help="skip table 2")
     ap.add_argument("--whole-run", action="store_true", help="table 3 (several minutes)")
     ap.add_argument("--whole-reps", type=int, default=1)
-    ap.add_argument("--compile", action="store_true", help="table 3: add a freqbench run --compile row")
+    ap.add_argument("--compile", action="store_true", help="table 3: add a freqbench run --compile on row")
     ap.add_argument("--robustbench-script", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--data", default=str(CIFAR), help=argparse.SUPPRESS)
     ap.add_argument("--model", default=MODELS[0], help=argparse.SUPPRESS)

@@ -9,7 +9,7 @@ manifest). Nor is the number of processes of a sharded run (``torchrun``, ``freq
 it is no field here, only recorded per invocation in the manifest, so a run may resume with another
 world size (:mod:`freqbench.engine.distributed`). :meth:`RunConfig.from_dict` is the one way back
 from a stored manifest to a config (it still reads manifests holding the retired ``shard`` field,
-and reads those written before ``precision`` and ``compile`` as float32 without compile).
+and reads those written before ``precision`` and ``compile`` as float32 with ``compile`` auto).
 ``precision`` decides results (autocast changes predictions); ``compile`` does not: like the other
 engine steps it is only used where it gives eager float32's predictions on a probe batch
 (:mod:`freqbench.engine.fast`), so it changes at most float rounding, like ``device``.
@@ -37,6 +37,8 @@ PROBE_PREFIX = "probe:"
 RESULT_FIELDS = ("suite", "models", "dataset", "split", "limit", "seed", "data_root", "options", "precision")
 #: ``RunConfig.precision``: float32, or the forward pass under autocast to bfloat16 or float16
 PRECISIONS = ("fp32", "bf16", "fp16")
+#: ``RunConfig.compile``: ``torch.compile`` where the run is long enough to pay for it, always, never
+COMPILE_MODES = ("auto", "on", "off")
 #: fields of older versions, accepted in stored manifests and ignored: ``shard`` ([INDEX, COUNT], never
 #: used before sharded runs existed; the world size of a sharded run is not configuration)
 REMOVED_FIELDS = ("shard",)
@@ -82,12 +84,6 @@ def _object(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
         raise ConfigError(f"{where} must be an object, got {_kind(v)}")
     return dict(v)
-
-
-def _bool(v: Any, where: str) -> bool:
-    if not isinstance(v, bool):
-        raise ConfigError(f"{where}: expected true or false, got {_kind(v)} {v!r}")
-    return v
 
 
 def _path(v: Any, where: str) -> Path:
@@ -182,8 +178,9 @@ class RunConfig:
         precision: ``fp32`` (default), ``bf16`` or ``fp16``: the forward pass that scores input-only
             conditions under autocast, refused where it agrees with float32 on less than 99% of a
             probe batch (:mod:`freqbench.engine.fast`).
-        compile: try ``torch.compile`` for the forward pass (a failure falls back to eager, with a
-            warning and a note in the manifest).
+        compile: ``auto`` (default: ``torch.compile`` the forward pass on a CPU when the run scores
+            enough images to pay for the compilation, :data:`freqbench.engine.fast.AUTO_COMPILE_IMAGES`),
+            ``on`` or ``off``; a failure falls back to eager, with a warning and a note in the manifest.
     """
 
     suite: str
@@ -199,7 +196,7 @@ class RunConfig:
     options: SuiteOptions = field(default_factory=SuiteOptions)
     num_threads: int | None = None
     precision: str = "fp32"
-    compile: bool = False
+    compile: str = "auto"
 
     def __post_init__(self) -> None:
         if self.limit is not None and self.limit <= 0:
@@ -216,6 +213,8 @@ class RunConfig:
             raise ConfigError("at least one model is required")
         if self.precision not in PRECISIONS:
             raise ConfigError(f"--precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.compile not in COMPILE_MODES:
+            raise ConfigError(f"--compile must be one of {', '.join(COMPILE_MODES)}, got {self.compile!r}")
 
     def replace(self, **changes: Any) -> RunConfig:
         return replace(self, **changes)
@@ -258,7 +257,7 @@ class RunConfig:
                 d,
                 where,
                 _CONFIG_READERS,
-                added={"precision": "fp32", "compile": False},
+                added={"precision": "fp32", "compile": "auto"},
                 removed=REMOVED_FIELDS,
             )
         )
@@ -278,5 +277,5 @@ _CONFIG_READERS: dict[str, Callable[[Any, str], Any]] = {
     "options": lambda v, where: SuiteOptions.from_dict(v, where=where),
     "num_threads": _optional(_int),
     "precision": _str,
-    "compile": _bool,
+    "compile": _str,
 }

@@ -123,11 +123,12 @@ PrecisionArg = Annotated[
     ),
 ]
 CompileArg = Annotated[
-    bool | None,
+    str | None,
     typer.Option(
-        "--compile/--no-compile",
-        help="torch.compile the forward pass where it keeps eager fp32's predictions (default off: on "
-        "a small CPU it costs a minute and gains nothing); a failure falls back to eager, with a warning",
+        "--compile",
+        help="auto (default: torch.compile on a CPU when the run scores at least 200,000 images, where "
+        "it pays for its minute of compiling), on or off; taken only where it keeps eager fp32's "
+        "predictions on a probe batch, and a failure falls back to eager, with a warning",
     ),
 ]
 DetailsArg = Annotated[bool, typer.Option(help="also print the per-condition table")]

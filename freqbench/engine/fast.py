@@ -8,14 +8,18 @@ conditions (perturbations, C dataset files), once per model, without touching th
   (Python control flow on tensor values, such as freqbench's own input check in ``Normalize``) is
   left as it is and its children are tried one by one;
 - **channels-last** memory format for the copy's weights and every input batch;
-- ``torch.compile`` of the copy, only when asked (``RunConfig.compile``, ``--compile``), with static
-  shapes and inductor's ``freezing`` (weights as constants, so convolutions are prepacked and fused
-  with their ReLU). On this project's 2-core CPU it made ResNet-20's forward pass about 2.5x faster
-  than the folded channels-last copy, but compiling took about 40 s, and 15 s more for each other
-  batch shape (the last, smaller batch), from a cold inductor cache (about 6 s warm): it pays for
-  runs of some 50,000 images or more (a corruption suite over a test set), not for short ones,
-  hence off by default (``benchmarks/bench_engine.py``). A compilation that fails falls back to the
-  eager copy with a :class:`CompileFallbackWarning` and ``compile_error`` in the manifest;
+- ``torch.compile`` of the copy, with static shapes and inductor's ``freezing`` (weights as
+  constants, so convolutions are prepacked and fused with their ReLU). On this project's 2-core CPU
+  it made ResNet-20's forward pass 1.3x to 2.2x faster than the folded channels-last copy, but
+  compiling took 15 to 40 s from a cold inductor cache, and as long again for the one other batch
+  shape of a run (its last, smaller batch; a few seconds warm): it pays for runs of some 100,000
+  images or more, not for short ones. ``RunConfig.compile`` is therefore ``auto`` by default:
+  compiled on a CPU when the run scores at least :data:`AUTO_COMPILE_IMAGES` images through this
+  forward pass (the main job, 76 corruption conditions x 10,000 images, does; the CI gate, 500
+  images per condition, does not), ``on`` or ``off`` to decide (``--compile``). On CUDA ``auto``
+  does not compile (not measured there yet: ``benchmarks/bench_engine.py --device cuda``). A
+  compilation that fails falls back to the eager copy with a :class:`CompileFallbackWarning` and
+  ``compile_error`` in the manifest;
 - ``--precision bf16|fp16``: the forward pass under ``torch.autocast`` (AMX bf16 on CPUs that have it).
 
 Every step changes float rounding, so every step is gated. Once per model the first
@@ -70,6 +74,8 @@ MIN_AGREEMENT = 0.99
 #: ``RunConfig.precision`` -> the autocast dtype (float32 runs without autocast)
 AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch.float16}
 FP32 = "fp32"
+#: ``compile auto`` compiles on a CPU from this many images scored by the prepared forward pass
+AUTO_COMPILE_IMAGES = 200_000
 #: what scores attack conditions, whatever the path (module docstring)
 ATTACKS_SCORED_BY = "the module as given, eager float32"
 _BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -105,9 +111,18 @@ class EngineOptions:
             )
 
     @classmethod
-    def of(cls, config: RunConfig) -> EngineOptions:
-        """The options a run asks for: its precision and compile setting, folding and channels-last on."""
-        return cls(precision=config.precision, compile=config.compile)
+    def of(cls, config: RunConfig, device: torch.device, images: int) -> EngineOptions:
+        """The options a run asks for: its precision, folding and channels-last on, and
+        ``torch.compile`` where ``config.compile`` says so (:func:`wants_compile`)."""
+        return cls(precision=config.precision, compile=wants_compile(config.compile, device, images))
+
+
+def wants_compile(mode: str, device: torch.device, images: int) -> bool:
+    """Whether ``RunConfig.compile`` ``mode`` compiles a forward pass that will score ``images`` images
+    on ``device``: ``on`` always, ``off`` never, ``auto`` on a CPU from :data:`AUTO_COMPILE_IMAGES`."""
+    if mode == "auto":
+        return device.type == "cpu" and images >= AUTO_COMPILE_IMAGES
+    return mode == "on"
 
 
 @dataclass(frozen=True)
@@ -398,6 +413,7 @@ def record_engine(store: RunStore, model: str, path: EnginePath) -> None:
 
 __all__ = [
     "AGREEMENT_PROBE_SIZE",
+    "AUTO_COMPILE_IMAGES",
     "AUTOCAST_DTYPES",
     "MIN_AGREEMENT",
     "PROBE_SIZE",
@@ -409,4 +425,5 @@ __all__ = [
     "prepare_model",
     "probe_batch",
     "record_engine",
+    "wants_compile",
 ]

@@ -195,8 +195,8 @@ def run_model(
     (the weights behind the name, the dataset or C dataset files, the seed or freqbench's version):
     that is refused before any work, since the directory would otherwise mix two results of one cell.
     Resumable state (reference AutoAttack) lives in ``state/<content key>/``. The forward pass that
-    scores input-only conditions is prepared once, gated on a probe batch
-    (:func:`~freqbench.engine.fast.prepare_model`), and its path recorded in the manifest.
+    scores input-only conditions is prepared once, where any is left to evaluate, gated on a probe
+    batch (:func:`~freqbench.engine.fast.prepare_model`), and its path recorded in the manifest.
 
     ``world``: a sharded run (:mod:`freqbench.engine.distributed`), in which every rank calls this
     with the whole dataset: rank 0 decides what is stored and tells the others, each rank evaluates
@@ -210,11 +210,6 @@ def run_model(
     world = world or World()
     model.module.eval().to(device)
     check_compatible(model, data, device)
-    prepared = prepare_model(
-        model.module, data, device, EngineOptions.of(config), name=model.name, batch_size=config.batch_size
-    )
-    if world.writer:
-        record_engine(store, model.name, prepared.path)
     state_dir = store.root / "state"
     ctx = StepContext(
         device=device,
@@ -236,6 +231,16 @@ def run_model(
             model=model.name,
         )
     assert done is not None
+    # the images the prepared forward pass will score (the whole dataset's, the same on every rank)
+    scored = len(data) * sum(key not in done and not step.needs_grad for _, step, key in plan)
+    prepared: PreparedModel | None = None
+    if scored:
+        options = EngineOptions.of(config, device, scored)
+        prepared = prepare_model(
+            model.module, data, device, options, name=model.name, batch_size=config.batch_size
+        )
+        if world.writer:
+            record_engine(store, model.name, prepared.path)
     slices = shard_slices(len(data), batch_size=config.batch_size, size=world.size)
     share = shard_of(data, slices[world.rank]) if world.sharded else data
     evaluated = 0
@@ -278,7 +283,7 @@ def run_model(
             # flipped by the condition: for attacks, the attack's success on initially correct samples
             arrays["clean_correct"] = clean_correct
             arrays["success"] = clean_correct & ~arrays["correct"]
-        scope = {**record_scope(model, data, suite, config), **prepared.scope(step)}
+        scope = {**record_scope(model, data, suite, config), **(prepared.scope(step) if prepared else {})}
         records = make_records(model.name, data, suite, cond, step, key, arrays, scope=scope)
         store.write_condition(key, records, arrays)
     return evaluated
