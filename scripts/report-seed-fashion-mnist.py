@@ -57,7 +57,8 @@ def main() -> None:
     for m in models:
         key, label = _label(m)
         slug = key.replace("@sigma=", "_s")
-        log = [json.loads(line) for line in (args.train_dir / slug / "metrics.jsonl").read_text().splitlines()]
+        log_file = args.train_dir / slug / "metrics.jsonl"
+        log = [json.loads(line) for line in log_file.read_text().splitlines()]
         clean, noisy = acc[(m, "clean")], acc[(m, noise)]
         rows.append(
             f"| {label} | `{key}` | {_pct(clean)} | {_delta(clean, acc[(base, 'clean')])} | "
@@ -87,7 +88,8 @@ Regenerate (trains, evaluates, writes this file; resumable):
 
     EPOCHS={args.epochs} scripts/train-seed-fashion-mnist
 
-| training and test input | filter | accuracy % (95% CI) | change | {noise} accuracy % | change | last-epoch train acc % |
+| training and test input | filter | accuracy % (95% CI) | change | {noise} accuracy % | change \
+| last-epoch train acc % |
 |---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     text += f"""
@@ -96,9 +98,10 @@ What these numbers support: on Fashion-MNIST, with this short schedule, a ResNet
 tested on one filtered version of the images reaches the accuracies above; the lowest is
 {_label(worst)[1]}'s ({_delta(acc[(worst, "clean")], acc[(base, "clean")])} points from the baseline),
 and the highest under Gaussian noise is {_label(best_noise)[1]}'s. Each row is one seed and a
-{args.epochs}-epoch schedule: differences within about twice the interval half-widths are not evidence of a
-difference between the filters, and longer training may change the ranking. The run's records are in
-`{args.run_dir}` (`freqbench report {args.run_dir}`), the per-epoch logs in `{args.train_dir}/*/metrics.jsonl`.
+{args.epochs}-epoch schedule: differences within about twice the interval half-widths are not evidence
+of a difference between the filters, and longer training may change the ranking. The run's records
+are in `{args.run_dir}` (`freqbench report {args.run_dir}`), the per-epoch logs in
+`{args.train_dir}/*/metrics.jsonl`.
 """
     args.output.write_text(text)
     print(args.output)
