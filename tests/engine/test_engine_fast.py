@@ -5,6 +5,7 @@ results on the device until the condition ends, batches read ahead."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import warnings
@@ -327,6 +328,35 @@ def test_run_records_the_path_in_the_manifest_and_the_precision_in_the_scope(tmp
     # the next invocation's path replaces it
     record_engine(store, "rn", fast.EnginePath("bf16", False, 0, False, False, 1.0, 40, 0.0))
     assert not store.read_manifest()["models"]["rn"]["engine"]["bn_folded"]
+
+
+def test_run_compiles_by_the_images_left_and_prepares_nothing_when_all_is_stored(
+    tmp_path, monkeypatch
+) -> None:
+    from freqbench.engine import loop
+
+    asked: list[EngineOptions] = []
+
+    def spy(module: nn.Module, data: ArrayDataset, device: torch.device, options: EngineOptions, **kw):
+        asked.append(options)
+        return prepare_model(module, data, device, dataclasses.replace(options, compile=False), **kw)
+
+    monkeypatch.setattr(loop, "prepare_model", spy)
+    monkeypatch.setattr(fast, "AUTO_COMPILE_IMAGES", 80)  # 2 input-only conditions x 40 images
+    data, model = _dataset(n=40), _under_test(_resnet())
+    suite = Suite("t", 1, (CLEAN, NOISE))
+    cfg = RunConfig(suite="t", batch_size=16, out=tmp_path / "run")
+    store = _manifest_store(tmp_path, cfg, ["rn"])
+    assert run_model(model, data, suite, config=cfg, store=store, device=CPU, progress=QuietProgress()) == 2
+    assert [o.compile for o in asked] == [True]  # auto: 80 images to score, the threshold
+    off = cfg.replace(compile="off")
+    assert run_model(model, data, suite, config=off, store=store, device=CPU, progress=QuietProgress()) == 0
+    assert len(asked) == 1  # everything stored: no model preparation, no probe
+    one = Suite("t", 1, (CLEAN,))
+    run_model(
+        model, data, one, config=cfg, store=RunStore(tmp_path / "b"), device=CPU, progress=QuietProgress()
+    )
+    assert [o.compile for o in asked] == [True, False]  # 40 images: below the threshold
 
 
 def test_fp32_run_scores_every_sample_as_the_module_does(tmp_path) -> None:
