@@ -18,6 +18,8 @@ loads after stripping ``module.``: ``conv1``, ``bn1``, ``layer{1,2,3}.{i}.{conv1
 ``linear``. Those checkpoints were trained on [0, 1] inputs normalised with ImageNet mean/std; their
 files, URLs and sha256 come from ``/work/shared/data/README.md`` and the akamaster repository.
 
+``resnet20_cifar10.freqbench`` is freqbench's own CIFAR-10 ResNet-20 (same normalisation as akamaster's),
+trained on the 50,000 JPEG training images with the recipe and budget the frequency families share.
 ``resnet20_fashion_mnist`` (alias ``resnet20_fmnist``, its first name) is freqbench's own ResNet-20
 with one input channel, trained on the Fashion-MNIST training set by :mod:`freqbench.train.recipe`; its
 mean/std (0.2860, 0.3530) were computed on the 60,000 training images (pixel values in [0, 1]).
@@ -42,6 +44,10 @@ FMNIST_MEAN = (0.2860,)
 FMNIST_STD = (0.3530,)
 FMNIST_WEIGHTS_SHA256 = "7faf9b212084c7de0ea27b8635007dc2c0467baeda46c5a9097bccbe2b7c9cf4"
 """sha256 of ``freqbench/models/weights/resnet20_fashion_mnist.pt`` (see ``weights/README.md``)."""
+CIFAR10_WEIGHTS_SHA256 = "633390065b929f88d6173f7b4d9926f61b3a2fd4963e89155c69029a2abe5a51"
+"""sha256 of ``freqbench/models/weights/resnet20_cifar10.freqbench.pt`` (see ``weights/README.md``)."""
+CIFAR10_TEST_ACCURACY = 0.8548
+"""``resnet20_cifar10.freqbench`` on the 10,000 shared CIFAR-10 JPEG test images (``weights/README.md``)."""
 
 _AKAMASTER_URL = "https://github.com/akamaster/pytorch_resnet_cifar10/raw/master/pretrained_models/"
 _AKAMASTER_SHA256: dict[int, str] = {
@@ -241,7 +247,24 @@ def _register_cifar10(depth: int) -> None:
         f"Use 'resnet{depth}_cifar10.akamaster' for trained weights.",
         **common,  # type: ignore[arg-type]
     )
-    for cfg in (pretrained, random_init):
+    configs = [pretrained, random_init]
+    if depth == 20:
+        configs.append(
+            ModelConfig(
+                name="resnet20_cifar10.freqbench",
+                weights=WeightSource(
+                    sha256=CIFAR10_WEIGHTS_SHA256,
+                    filename="resnet20_cifar10.freqbench.pt",
+                    package_resource="models/weights/resnet20_cifar10.freqbench.pt",
+                ),
+                license="BSD-3-Clause (freqbench)",
+                notes="Trained by freqbench (scripts/train-cifar10-families: the standard recipe, 20 epochs, "
+                f"seed 0, bf16): {100 * CIFAR10_TEST_ACCURACY:.2f}% on the 10,000 CIFAR-10 JPEG test images; "
+                "the baseline of the frequency families, trained like them.",
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    for cfg in configs:
         MODELS.register(cfg.name, ModelEntry(cfg=cfg, build=build))
 
 
