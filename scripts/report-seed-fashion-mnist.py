@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from scipy.stats import binomtest
+
 from freqbench.model_spec import parse_model_spec
 from freqbench.store.run import Record, RunStore
 
@@ -40,6 +42,20 @@ def _delta(r: Record, base: Record) -> str:
     return f"{100 * (r.value - base.value):+.2f}"
 
 
+def _mcnemar(store: RunStore, r: Record, base: Record) -> str:
+    """Exact McNemar p (two-sided) of ``r`` against ``base`` on the same images: the per-sample
+    correctness of both, discordant pairs tested against a fair coin."""
+    if r.key == base.key:
+        return "-"
+    a, b = store.arrays(r.key), store.arrays(base.key)
+    assert (a["index"] == b["index"]).all()
+    gained = int((a["correct"] & ~b["correct"]).sum())
+    lost = int((~a["correct"] & b["correct"]).sum())
+    if gained + lost == 0:
+        return "1"
+    return f"{binomtest(gained, gained + lost, 0.5).pvalue:.2g}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("run_dir", type=Path)
@@ -62,7 +78,9 @@ def main() -> None:
         clean, noisy = acc[(m, "clean")], acc[(m, noise)]
         rows.append(
             f"| {label} | `{key}` | {_pct(clean)} | {_delta(clean, acc[(base, 'clean')])} | "
-            f"{_pct(noisy)} | {_delta(noisy, acc[(base, noise)])} | {100 * log[-1]['train_acc']:.2f} |"
+            f"{_mcnemar(store, clean, acc[(base, 'clean')])} | {_pct(noisy)} | "
+            f"{_delta(noisy, acc[(base, noise)])} | {_mcnemar(store, noisy, acc[(base, noise)])} | "
+            f"{100 * log[-1]['train_acc']:.2f} |"
         )
     n = acc[(base, "clean")].n
     worst = min(models, key=lambda m: acc[(m, "clean")].value)
@@ -82,15 +100,17 @@ Nesterov 0.9, lr 0.1 cosine-annealed per step, weight decay 5e-4, batch 128, ran
 padding + horizontal flip), seed 0, bf16 autocast training step, 2 CPU threads. Evaluation in
 float32 on all test images behind the model's own filter: clean, and Gaussian noise at severity 3
 (sigma 0.08, added before the filter). Accuracies in % with Wilson 95% intervals; changes in
-percentage points from the baseline row.
+percentage points from the baseline row; p: exact McNemar test of the change (the same test images,
+per-sample correctness of the row's model against the baseline's; two-sided): it compares these two
+trained models, and says nothing of how much another training seed would move either.
 
 Regenerate (trains, evaluates, writes this file; resumable):
 
     EPOCHS={args.epochs} scripts/train-seed-fashion-mnist
 
-| training and test input | filter | accuracy % (95% CI) | change | {noise} accuracy % | change \
+| training and test input | filter | accuracy % (95% CI) | change | p | {noise} accuracy % | change | p \
 | last-epoch train acc % |
-|---|---|---|---|---|---|---|
+|---|---|---|---|---|---|---|---|---|
 """ + "\n".join(rows)
     text += f"""
 
@@ -98,8 +118,11 @@ What these numbers support: on Fashion-MNIST, with this short schedule, a ResNet
 tested on one filtered version of the images reaches the accuracies above; the lowest is
 {_label(worst)[1]}'s ({_delta(acc[(worst, "clean")], acc[(base, "clean")])} points from the baseline),
 and the highest under Gaussian noise is {_label(best_noise)[1]}'s. Each row is one seed and a
-{args.epochs}-epoch schedule: differences within about twice the interval half-widths are not evidence
-of a difference between the filters, and longer training may change the ranking. The run's records
+{args.epochs}-epoch schedule: a change with a large McNemar p (say above 0.01) is not evidence of a
+difference, and a longer schedule may change the ranking. The Gaussian noise is added to [0, 1]
+images and clipped before the filter, so on Fashion-MNIST's black backgrounds it also raises their
+mean (clipping removes the negative half of the noise); a residual with a large sigma subtracts such
+a slowly varying offset, so its noise column mixes robustness to noise with that removal. The run's records
 are in `{args.run_dir}` (`freqbench report {args.run_dir}`), the per-epoch logs in
 `{args.train_dir}/*/metrics.jsonl`.
 """
