@@ -9,7 +9,9 @@ threads, alternating repetitions so machine noise hits both alike, best of ``--r
   cross-entropy, backward, step: what a user writes by hand;
 - *freqbench epoch*: :meth:`freqbench.train.state.TrainingState.train_epoch` (the epoch of
   ``freqbench train``: per-epoch seeded shuffle and augmentation, the recipe's step, loss and
-  accuracy bookkeeping), without the per-epoch evaluation and checkpoint.
+  accuracy bookkeeping), without the per-epoch evaluation and checkpoint; in channels-last memory
+  format (the default) and, as ``freqbench contiguous``, with ``--no-channels-last``. (The bare
+  loop's ``permute`` of the uint8 NHWC images happens to give channels-last batches too.)
 
 ``--precision bf16`` runs both under ``torch.autocast`` with bfloat16 (the ``freqbench train
 --precision bf16`` path). Target: freqbench at >= 0.95x the bare loop's images/s.
@@ -21,6 +23,7 @@ threads, alternating repetitions so machine noise hits both alike, best of ``--r
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 import warnings
 
@@ -85,12 +88,15 @@ def main() -> None:
                       precision=Precision(args.precision))  # fmt: skip
     ours, _ = build_classifier(args.model, seed=0)
     state = TrainingState.start(cfg, ours, n_train=args.n)
+    cfg_nchw = dataclasses.replace(cfg, channels_last=False)
+    nchw, _ = build_classifier(args.model, seed=0)
+    state_nchw = TrainingState.start(cfg_nchw, nchw, n_train=args.n)
     bare, _ = build_classifier(args.model, seed=0)
     opt = torch.optim.SGD(bare.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=1000 * (args.n // args.batch_size))
     images, labels = torch.from_numpy(data.images), torch.from_numpy(data.labels)
     dev = torch.device("cpu")
-    times: dict[str, list[float]] = {"bare loop": [], "freqbench epoch": []}
+    times: dict[str, list[float]] = {"bare loop": [], "freqbench epoch": [], "freqbench contiguous": []}
 
     def run_bare() -> None:
         _bare_epoch(bare, images, labels, args, opt, sched)
@@ -99,9 +105,13 @@ def main() -> None:
         state.train_epoch(data, cfg=cfg, padding=4, device=dev, progress=False)
         state.epoch += 1
 
+    def run_nchw() -> None:
+        state_nchw.train_epoch(data, cfg=cfg_nchw, padding=4, device=dev, progress=False)
+        state_nchw.epoch += 1
+
     for rep in range(args.reps):  # alternate which goes first
-        pair = [("bare loop", run_bare), ("freqbench epoch", run_ours)]
-        for name, fn in pair if rep % 2 == 0 else pair[::-1]:
+        trio = [("bare loop", run_bare), ("freqbench epoch", run_ours), ("freqbench contiguous", run_nchw)]
+        for name, fn in trio if rep % 2 == 0 else trio[::-1]:
             tic = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - tic)
@@ -109,7 +119,7 @@ def main() -> None:
     print(f"{args.model} training, {args.n} images/epoch, batch {args.batch_size}, {args.threads} threads, "
           f"{args.precision}, best of {args.reps}")  # fmt: skip
     for name, t in best.items():
-        print(f"  {name:16s} {args.n / t:8.1f} images/s  x{best['bare loop'] / t:.3f} of bare")
+        print(f"  {name:20s} {args.n / t:8.1f} images/s  x{best['bare loop'] / t:.3f} of bare")
 
 
 if __name__ == "__main__":

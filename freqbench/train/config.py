@@ -54,6 +54,12 @@ class TrainConfig:
             ``torch.autocast`` with bfloat16 (mixed precision: weights, optimiser state and gradients
             stay float32; on CPUs with AMX about 2x faster for ResNet-20). Evaluation after each epoch
             and the exported weights are float32.
+        channels_last: train in channels-last memory format (weights and batches): what oneDNN's
+            CPU convolutions are fastest in (ResNet-20 on this project's CPU: about 1.45x the
+            contiguous layout, ``benchmarks/bench_train.py``). Like ``device`` and ``num_threads`` it
+            changes only float rounding, so it is not part of :meth:`fingerprint` (a run may resume
+            with the other layout); to re-create a file bit for bit, use the layout, device and threads
+            it was trained with (the bundled weights: ``--no-channels-last``).
     """
 
     model: str = "resnet20_fashion_mnist"
@@ -76,6 +82,7 @@ class TrainConfig:
     eval_batch_size: int = 500
     recipe: Recipe = StandardRecipe()
     precision: Precision = Precision.FP32
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -105,7 +112,7 @@ class TrainConfig:
         existed still resume.
         """
         d = asdict(self)
-        for key in ("out", "resume", "device", "num_threads", "eval_batch_size", "recipe"):
+        for key in ("out", "resume", "device", "num_threads", "eval_batch_size", "recipe", "channels_last"):
             d.pop(key)
         d["schedule"] = str(self.schedule)
         d.pop("precision")

@@ -185,7 +185,11 @@ def export(
     and, for a filtered run, the filter (``"input_filter"``); :attr:`TrainResult.model_spec` is the
     specification that evaluates the model as it was tested (``checkpoint:OUT/model.pt+FILTER``).
     """
-    state = {k: v.detach().to("cpu").clone() for k, v in net.state_dict().items()}
+    # contiguous whatever the training layout (channels-last), so the file depends only on the values
+    state = {
+        k: v.detach().to("cpu").clone(memory_format=torch.contiguous_format)
+        for k, v in net.state_dict().items()
+    }
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in state.items()}
     weights = cfg.out / "weights.pt"
     save_atomic(state, weights)

@@ -43,6 +43,16 @@ def _shuffled_batches(n: int, batch_size: int, generator: torch.Generator) -> li
     return batches
 
 
+def _to_channels_last(model: torch.nn.Module) -> None:
+    """Every 4-D parameter and buffer of ``model`` in channels-last memory format, in place (the
+    others, such as the 5-D spectra of spectrally parameterised convolutions, are left as they are;
+    ``Module.to(memory_format=...)`` refuses those)."""
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+
+
 def _rng_state() -> dict[str, Any]:
     state: dict[str, Any] = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available():
@@ -68,7 +78,10 @@ class TrainingState:
 
     @classmethod
     def start(cls, cfg: TrainConfig, model: Classifier, *, n_train: int) -> TrainingState:
-        """SGD and the learning-rate schedule of the recipe, stepped once per optimiser step."""
+        """SGD and the learning-rate schedule of the recipe, stepped once per optimiser step; the
+        model is moved to channels-last memory format first where ``cfg.channels_last``."""
+        if cfg.channels_last:
+            _to_channels_last(model)
         optimizer = torch.optim.SGD(
             model.parameters(),
             lr=cfg.lr,
@@ -131,6 +144,8 @@ class TrainingState:
                 x = random_hflip(x, generator=generator)
             x, y = x.to(device), y.to(device)
             x = cfg.recipe.prepare(x, y, indices=idx, epoch=self.epoch, seed=cfg.seed, model=model)
+            if cfg.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision is Precision.BF16):
                 logits = model(x)
                 loss = F.cross_entropy(logits, y)

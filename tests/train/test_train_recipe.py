@@ -141,3 +141,48 @@ def test_config_validation(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cosine"):
         _cfg(tmp_path, schedule="linear")
     assert _cfg(tmp_path, schedule="multistep").schedule is Schedule.MULTISTEP
+
+
+def test_channels_last_is_the_default_layout_and_changes_only_rounding(tmp_path: Path, straight) -> None:
+    """Training runs in channels-last memory format by default (weights and batches); the layout is not
+    in the fingerprint (a run resumes with the other one), the exported file is contiguous, and the
+    contiguous layout trains the same network up to float rounding."""
+    cfg = _cfg(tmp_path / "nchw", channels_last=False)
+    assert _cfg(tmp_path).channels_last and cfg.fingerprint() == _cfg(tmp_path).fingerprint()
+    seen: list[bool] = []
+    original = torch.nn.Conv2d._conv_forward
+
+    def spy(self, x, weight, bias):  # type: ignore[no-untyped-def]
+        if self.training and x.shape[1] > 1:  # one channel is both layouts at once
+            seen.append(
+                x.is_contiguous(memory_format=torch.channels_last)
+                and weight.is_contiguous(memory_format=torch.channels_last)
+            )
+        return original(self, x, weight, bias)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(torch.nn.Conv2d, "_conv_forward", spy)
+        _run(_cfg(tmp_path / "cl", epochs=1))
+        assert seen and all(seen)  # every training convolution ran channels-last
+        seen.clear()
+        nchw = _run(cfg)
+        assert seen and not any(seen)
+    a = torch.load(straight.weights, weights_only=True)
+    b = torch.load(nchw.weights, weights_only=True)
+    for key in a:
+        assert a[key].is_contiguous() and b[key].is_contiguous()
+        if a[key].is_floating_point():
+            torch.testing.assert_close(a[key], b[key], rtol=1e-3, atol=1e-3, msg=key)
+    # a contiguous run resumes in channels-last (the checkpoint's fingerprint does not name the layout)
+    half = _cfg(tmp_path / "half", channels_last=False)
+
+    def kill_after_first_epoch(message: str) -> None:
+        if message.startswith("epoch 1/"):
+            raise Interrupted
+
+    with pytest.raises(Interrupted):
+        fit(half, train_data=TRAIN, test_data=TEST, progress=False, log=kill_after_first_epoch)
+    messages: list[str] = []
+    fit(replace(half, channels_last=True), train_data=TRAIN, test_data=TEST, progress=False,
+        log=messages.append)  # fmt: skip
+    assert messages[0].startswith("resuming from") and messages[1].startswith("epoch 2/2")
